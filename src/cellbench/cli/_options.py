@@ -1,0 +1,139 @@
+"""Options shared by the task commands, and the glue that turns them into arrays and a result file.
+
+Every task command takes the same dataset / representation / output options, so the pipeline's
+modules all read alike: `cellbench TASK --input D.h5ad [--embedding E] [--obsm-key K] --model-name M
+--label-key L --output R.json --seed S --threads N`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+
+def dataset_options(f):
+    """--input and --dataset-name."""
+    f = click.option(
+        "--dataset-name",
+        default=None,
+        help="Name of the dataset in results [default: the input file's stem].",
+    )(f)
+    f = click.option(
+        "-i",
+        "--input",
+        "input_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="The dataset (.h5ad) with the obs columns (labels, batches, time points).",
+    )(f)
+    return f
+
+
+def representation_options(f):
+    """--embedding, --obsm-key, --layer, --model-name."""
+    f = click.option(
+        "--model-name",
+        default=None,
+        help="Name of the representation in results [default: obsm key, embedding file stem, or 'X'].",
+    )(f)
+    f = click.option("--layer", default=None, help="Use this layer of the file as the representation.")(f)
+    f = click.option(
+        "--obsm-key", default=None, help="Use this obsm key of the file (e.g. X_scGPT) as the representation."
+    )(f)
+    f = click.option(
+        "--embedding",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Separate representation file: .h5ad (aligned by cell id) or .npy (same cell order). "
+        "Without it the representation comes from --input.",
+    )(f)
+    return f
+
+
+def run_options(f):
+    """--output, --seed, --threads."""
+    f = click.option(
+        "--threads",
+        default=1,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Threads for BLAS and parallel steps (the pipeline passes task.cpus).",
+    )(f)
+    f = click.option("--seed", default=42, show_default=True, type=int, help="Seed of every random step.")(f)
+    f = click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Result JSON file to write (written atomically).",
+    )(f)
+    return f
+
+
+def limit_threads(threads: int):
+    """Cap BLAS/OpenMP pools (works after numpy is imported, unlike environment variables)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads)
+
+
+def default_dataset_name(input_path: str, dataset_name: str | None) -> str:
+    return dataset_name or Path(input_path).name.removesuffix(".h5ad")
+
+
+def default_model_name(embedding: str | None, obsm_key: str | None, layer: str | None, model_name: str | None) -> str:
+    if model_name:
+        return model_name
+    if obsm_key:
+        return obsm_key
+    if layer:
+        return layer
+    if embedding:
+        return Path(embedding).stem
+    return "X"
+
+
+class TaskInputs:
+    """A dataset, its representation and the input-file records, loaded from the shared options."""
+
+    def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name, dtype=None):
+        import numpy as np
+
+        from cellbench.io.dataset import read_h5ad
+        from cellbench.io.representation import RepresentationSpec, load_representation
+        from cellbench.io.results import input_file
+
+        self.path = input_path
+        self.adata = read_h5ad(input_path)
+        self.spec = RepresentationSpec(file=embedding, obsm_key=obsm_key, layer=layer)
+        self.X = load_representation(self.adata, input_path, self.spec, dtype=dtype or np.float64)
+        self.dataset = default_dataset_name(input_path, dataset_name)
+        self.model = default_model_name(embedding, obsm_key, layer, model_name)
+        self.inputs = [input_file("dataset", input_path)]
+        if embedding:
+            self.inputs.append(input_file("representation", embedding))
+
+    def column(self, key: str):
+        from cellbench.io.dataset import obs_column
+
+        return obs_column(self.adata, key, self.path)
+
+    def labels(self, key: str):
+        """The obs column as strings (TASKS.md compares labels as strings)."""
+        from cellbench.io.dataset import labels_as_strings
+
+        return labels_as_strings(self.column(key), self.path)
+
+
+def task_command(f):
+    """Decorate a command body: start a stopwatch and pass it as `stopwatch`."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from cellbench.io.results import Stopwatch
+
+        return f(*args, stopwatch=Stopwatch(), **kwargs)
+
+    return wrapper

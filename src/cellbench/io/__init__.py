@@ -1,0 +1,1 @@
+"""Everything that touches files: reading datasets and representations, writing results atomically."""

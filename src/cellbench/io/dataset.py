@@ -1,0 +1,58 @@
+"""Reading AnnData files and their obs columns, with one-line errors naming the file and the column."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellbench.errors import InputError
+
+H5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def check_readable(path: str | os.PathLike, what: str = "file") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise InputError(f"{path}: {what} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: {what} is not readable")
+    return path
+
+
+def read_h5ad(path: str | os.PathLike, backed: bool = False):
+    """Read an .h5ad file; a missing file or one that is not HDF5/AnnData is a one-line InputError."""
+    import anndata as ad
+
+    path = check_readable(path, "h5ad file")
+    with open(path, "rb") as fh:
+        if fh.read(8) != H5_MAGIC:
+            raise InputError(f"{path}: not an h5ad file (no HDF5 signature)")
+    try:
+        return ad.read_h5ad(path, backed="r" if backed else None)
+    except Exception as exc:  # anndata raises many kinds; the user needs the file name and the reason
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable h5ad file ({reason})") from None
+
+
+def obs_column(adata, key: str, path: str | os.PathLike) -> pd.Series:
+    """The obs column `key`, or an InputError listing what columns there are."""
+    if key not in adata.obs.columns:
+        cols = ", ".join(map(str, adata.obs.columns[:20]))
+        raise InputError(f"{path}: obs column '{key}' not found (columns: {cols})")
+    return adata.obs[key]
+
+
+def labels_as_strings(column: pd.Series, path: str | os.PathLike) -> np.ndarray:
+    """Labels compared as strings (TASKS.md); missing values are an error naming the first bad row."""
+    missing = column.isna().to_numpy()
+    if missing.any():
+        first = column.index[np.flatnonzero(missing)[0]]
+        raise InputError(
+            f"{path}: obs column '{column.name}' has {int(missing.sum())} missing value(s), first at cell '{first}'"
+        )
+    return column.astype(str).to_numpy()

@@ -1,0 +1,1 @@
+"""Aggregation of result files, statistics over seeds and models, plots and MultiQC content."""
