@@ -10,9 +10,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_serializer
 
 SCHEMA_VERSION = "1.0"
+
+
+class ConfidenceInterval(BaseModel):
+    """A bootstrap interval of a metric computed at task time from its per-cell (or per-fold) values.
+
+    Optional and additive: made by `cellbench.stats.metric_ci`; results without it are unchanged.
+    """
+
+    low: float
+    high: float
+    level: float = Field(0.95, description="Coverage, e.g. 0.95")
+    method: str = Field("percentile_bootstrap", description="How the interval was computed")
+    n_boot: int = Field(description="Number of bootstrap resamples")
+    seed: int = Field(description="Seed of the resampling (numpy default_rng)")
+    unit: str = Field("cells", description="What was resampled: cells, folds, ...")
+    n_units: int = Field(description="Number of values (cells, folds) resampled")
 
 
 class MetricResult(BaseModel):
@@ -21,6 +37,9 @@ class MetricResult(BaseModel):
     metric_type: str
     value: float | None = Field(description="The metric; null where it is undefined (NaN)")
     params: dict[str, Any] = Field(default_factory=dict)
+    ci: ConfidenceInterval | None = Field(
+        None, description="Optional bootstrap interval (left out of the JSON when absent)"
+    )
 
     @field_validator("value", mode="before")
     @classmethod
@@ -29,6 +48,14 @@ class MetricResult(BaseModel):
             return None
         v = float(v)
         return None if math.isnan(v) or math.isinf(v) else v
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_ci(self, handler):
+        """Results without an interval keep exactly the cz-benchmarks shape {metric_type, value, params}."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("ci") is None:
+            data.pop("ci", None)
+        return data
 
 
 class InputFile(BaseModel):

@@ -1,0 +1,44 @@
+process CELLBENCH_LABEL_FOLD {
+    tag "${meta.id}:${meta.model}:${meta.classifier}:f${meta.fold}:s${meta.seed}"
+    label 'process_single'
+    label 'cellbench'
+
+    conda "${moduleDir}/../environment.yml"
+    container 'ghcr.io/cellbench/cellbench:0.1.0'
+
+    input:
+    tuple val(meta), path(h5ad), path(embedding, stageAs: 'representation/*'), path(folds)
+
+    output:
+    tuple val(meta), path("*.json"), emit: result
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+
+    script:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_fold_${meta.classifier}_${meta.fold}__s${meta.seed}"
+    def representation = embedding ? "--embedding ${embedding}" : ''
+    def obsm_key = meta.obsm_key ? "--obsm-key ${meta.obsm_key}" : ''
+    def layer = meta.layer ? "--layer ${meta.layer}" : ''
+    """
+    cellbench label-fold \\
+        --input ${h5ad} \\
+        --dataset-name ${meta.id} \\
+        ${representation} \\
+        ${obsm_key} \\
+        ${layer} \\
+        --model-name ${meta.model} \\
+        --folds ${folds} \\
+        --fold ${meta.fold} \\
+        --classifier ${meta.classifier} \\
+        --seed ${meta.seed} \\
+        --threads ${task.cpus} \\
+        ${args} \\
+        --output ${prefix}.json
+    """
+
+    stub:
+    def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_fold_${meta.classifier}_${meta.fold}__s${meta.seed}"
+    """
+    echo '{}' > ${prefix}.json
+    """
+}

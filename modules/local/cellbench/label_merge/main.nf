@@ -1,0 +1,31 @@
+process CELLBENCH_LABEL_MERGE {
+    tag "${meta.id}:${meta.model}:s${meta.seed}"
+    label 'process_single'
+    label 'cellbench'
+
+    conda "${moduleDir}/../environment.yml"
+    container 'ghcr.io/cellbench/cellbench:0.1.0'
+
+    input:
+    tuple val(meta), path(fold_results, stageAs: 'folds/*')
+
+    output:
+    tuple val(meta), path("*.json"), emit: result
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+
+    script:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_prediction__s${meta.seed}"
+    """
+    cellbench label-merge \\
+        ${args} \\
+        --output ${prefix}.json \\
+        ${fold_results}
+    """
+
+    stub:
+    def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_prediction__s${meta.seed}"
+    """
+    echo '{}' > ${prefix}.json
+    """
+}

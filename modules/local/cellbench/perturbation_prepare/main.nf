@@ -1,0 +1,38 @@
+process CELLBENCH_PERTURBATION_PREPARE {
+    tag "${meta.id}:s${meta.seed}"
+    label 'process_medium'
+    label 'cellbench'
+
+    conda "${moduleDir}/../environment.yml"
+    container 'ghcr.io/cellbench/cellbench:0.1.0'
+
+    input:
+    tuple val(meta), path(h5ad)
+
+    output:
+    tuple val(meta), path("*.prepared.h5ad"), emit: prepared
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+
+    script:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}__s${meta.seed}"
+    def layer = meta.counts_layer ? "--layer ${meta.counts_layer}" : ''
+    """
+    cellbench perturbation-prepare \\
+        --input ${h5ad} \\
+        --dataset-name ${meta.id} \\
+        ${layer} \\
+        --condition-key ${meta.condition_key} \\
+        --control-name ${meta.control_name} \\
+        --seed ${meta.seed} \\
+        --threads ${task.cpus} \\
+        ${args} \\
+        --output ${prefix}.prepared.h5ad
+    """
+
+    stub:
+    def prefix = task.ext.prefix ?: "${meta.id}__s${meta.seed}"
+    """
+    touch ${prefix}.prepared.h5ad
+    """
+}

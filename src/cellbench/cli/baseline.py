@@ -1,0 +1,83 @@
+"""`cellbench baseline`: a baseline representation (PCA of the standard workflow, or raw expression)."""
+
+import click
+
+
+@click.command(
+    "baseline",
+    help="Compute a baseline representation of a dataset and write it as an .h5ad aligned by cell id, "
+    "for any task's --embedding. --method pca (the cz-benchmarks baseline): from raw counts (X, or "
+    "--layer), normalize_total to the median cell total, log1p, --n-top-genes highly variable genes "
+    "(scanpy flavor seurat; all genes if fewer), PCA with --n-comps components (arpack, random_state "
+    "--seed); writes obs names and obsm['X_pca'] only (no gene matrix). --method raw: the expression "
+    "matrix itself, written as X (sparse kept sparse) with the gene names. The file is written "
+    "atomically; uns['cellbench_baseline'] records the settings.\n\n"
+    "Example: cellbench baseline --input pbmc.h5ad --layer counts --method pca --seed 42 --output pca.h5ad",
+)
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="The dataset (.h5ad) with raw counts in X or in --layer.")
+@click.option("--method", type=click.Choice(["pca", "raw"]), default="pca", show_default=True,
+              help="pca: the standard-workflow PCA; raw: the expression matrix as is.")
+@click.option("--layer", default=None, help="Take the counts from this layer instead of X.")
+@click.option("--n-top-genes", default=3000, show_default=True, type=click.IntRange(min=1),
+              help="Highly variable genes kept before PCA.")
+@click.option("--n-comps", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Principal components.")
+@click.option("--seed", default=42, show_default=True, type=int, help="random_state of the arpack PCA.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Threads for BLAS.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The baseline .h5ad to write (obs names + obsm['X_pca'], or X for raw).")
+def command(input_path, method, layer, n_top_genes, n_comps, seed, threads, output):
+    import logging
+
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from cellbench import __version__
+    from cellbench.baselines import expression_matrix, looks_like_counts, pca_baseline
+    from cellbench.cli._options import limit_threads
+    from cellbench.errors import InputError
+    from cellbench.io.atomic import atomic_path
+    from cellbench.io.dataset import read_h5ad
+    from cellbench.io.results import sha256_file
+
+    log = logging.getLogger("cellbench")
+    adata = read_h5ad(input_path)
+    if layer is not None and layer not in adata.layers:
+        keys = ", ".join(adata.layers.keys()) or "none"
+        raise InputError(f"{input_path}: layer '{layer}' not found (layers: {keys})")
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()][0]
+        raise InputError(f"{input_path}: cell ids are not unique (first duplicate '{dup}')")
+    matrix = expression_matrix(adata, layer)
+    where = f"{input_path}:{'layers[' + layer + ']' if layer else 'X'}"
+    if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InputError(f"{where}: no expression matrix")
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{where}: expression matrix has NaN/inf values")
+    settings = {"method": method, "layer": layer, "source": str(input_path).rsplit("/", 1)[-1],
+                "source_sha256": sha256_file(input_path), "cellbench": __version__}
+    obs = pd.DataFrame(index=pd.Index(adata.obs_names.astype(str), name=None))
+    if method == "pca":
+        if np.any(values < 0):
+            raise InputError(f"{where}: negative values, not raw counts (give the counts with --layer)")
+        if not looks_like_counts(matrix, seed=seed):
+            log.warning("%s: values are not all integers; the PCA baseline expects raw counts", where)
+        try:
+            with limit_threads(threads):
+                pca = pca_baseline(matrix, n_top_genes=n_top_genes, n_comps=n_comps, seed=seed)
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        settings.update(n_top_genes=n_top_genes, n_comps=n_comps, seed=seed, n_genes_used=pca["n_genes_used"])
+        out = ad.AnnData(obs=obs, obsm={"X_pca": pca["X_pca"]})
+    else:
+        X = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
+        out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=adata.var_names.astype(str)))
+    out.uns["cellbench_baseline"] = {k: ("" if v is None else v) for k, v in settings.items()}
+    with atomic_path(output) as tmp:
+        out.write_h5ad(tmp)
+    log.info("%s: %s baseline of %d cells -> %s", input_path, method, out.n_obs, output)

@@ -1,0 +1,46 @@
+"""`cellbench embedding`: silhouette score of a representation with respect to labels."""
+
+import click
+
+from cellbench.cli._options import dataset_options, representation_options, run_options, task_command
+
+
+@click.command(
+    "embedding",
+    help="Embedding quality as cz-benchmarks computes it: silhouette_score = mean silhouette width of the "
+    "representation with respect to the obs column --label-key, euclidean, rescaled to [0, 1] as "
+    "(ASW + 1) / 2 (scib-metrics silhouette_label; exact distances in row blocks, no n x n matrix). "
+    "Reads the dataset and its representation (--obsm-key/--layer/X, or --embedding); writes one result "
+    "JSON (task embedding).\n\n"
+    "Example: cellbench embedding --input pbmc.h5ad --obsm-key X_pca --label-key bulk_labels "
+    "--output embedding.json",
+)
+@dataset_options
+@representation_options
+@click.option("--label-key", required=True, help="obs column with the ground-truth labels (e.g. cell type).")
+@run_options
+@task_command
+def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, output, seed, threads,
+            stopwatch):
+    from cellbench.cli._embedding_tasks import require_distinct
+    from cellbench.cli._options import TaskInputs, limit_threads
+    from cellbench.io.results import make_result, write_result
+    from cellbench.tasks.embedding import embedding_metrics
+
+    data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
+    labels = data.labels(label_key)
+    require_distinct(labels, 2, f"{input_path}: obs column '{label_key}'")
+    with limit_threads(threads):
+        metrics = embedding_metrics(data.X, labels)
+    result = make_result(
+        task="embedding",
+        dataset=data.dataset,
+        model=data.model,
+        seed=seed,
+        params={"label_key": label_key},
+        metrics=metrics,
+        inputs=data.inputs,
+        n_cells=len(labels),
+        stopwatch=stopwatch,
+    )
+    write_result(result, output)

@@ -1,0 +1,95 @@
+"""`cellbench perturbation`: score predicted expression under perturbation against the prepared truth."""
+
+import click
+
+
+@click.command(
+    "perturbation",
+    help="Score a model's predicted expression (or a baseline) per perturbation condition against the file "
+    "written by `cellbench perturbation-prepare`: spearman_correlation_calculation (true DE logfoldchange "
+    "vs the predicted effect, ratio or difference of predicted treated and control means, on the sampled "
+    "DE genes; as cz-benchmarks; params say which effect was used), mean_squared_error and pearson_delta "
+    "(top 20 DE genes and all genes), jaccard of predicted vs true DE genes, one result per condition and "
+    "their mean (condition MEAN). --prediction is an .h5ad of predicted expression (X or --layer) with "
+    "obs_names = the dataset's cell ids (all treated cells of the scored conditions; their matched control "
+    "cells too, or none of them to compare with the observed controls) and var_names = gene ids "
+    "(any order, every dataset gene present); MSE and Pearson delta expect log1p(counts per 10,000). "
+    "--baseline no_change|other_mean scores a baseline instead. --condition restricts to some conditions "
+    "(for fan-out). Writes one result JSON (task perturbation).\n\n"
+    "Example: cellbench perturbation --prepared prepared.h5ad --prediction scgenept.h5ad "
+    "--model-name scGenePT --output perturbation_scgenept.json",
+)
+@click.option("--prepared", required=True, type=click.Path(dir_okay=False),
+              help="The .h5ad written by `cellbench perturbation-prepare`.")
+@click.option("--prediction", default=None, type=click.Path(dir_okay=False),
+              help="Predicted expression (.h5ad, cells x genes, aligned by cell and gene ids).")
+@click.option("--baseline", type=click.Choice(["no_change", "other_mean"]), default=None,
+              help="Score a baseline instead of --prediction: the matched control mean, or the mean of the "
+              "other conditions' observed means.")
+@click.option("--layer", default=None, help="Take the prediction from this layer instead of X.")
+@click.option("--condition", "conditions", multiple=True, help="Score only this condition (repeatable).")
+@click.option("--effect", type=click.Choice(["ratio", "difference"]), default="ratio", show_default=True,
+              help="Predicted effect for the Spearman metric (ratio falls back to difference where a mean is <= 0).")
+@click.option("--top-n", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Number of top DE genes for the top-N MSE and Pearson delta.")
+@click.option("--model-name", default=None, help="Name in results [default: the prediction's stem, or the baseline].")
+@click.option("--dataset-name", default=None, help="Name of the dataset in results [default: as prepared].")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result JSON to write (atomically).")
+@click.option("--seed", default=None, type=int,
+              help="Must equal the prepare seed if given (nothing here is random) [default: the prepare seed].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS.")
+def command(prepared, prediction, baseline, layer, conditions, effect, top_n, model_name, dataset_name, output,
+            seed, threads):
+    from pathlib import Path
+
+    from cellbench.cli._options import limit_threads
+    from cellbench.errors import InputError
+    from cellbench.io.perturbation import load_prediction, read_prepared
+    from cellbench.io.results import Stopwatch, input_file, make_result, write_result
+    from cellbench.tasks.perturbation import evaluate_baseline, evaluate_prediction, select_conditions
+
+    stopwatch = Stopwatch()
+    if (prediction is None) == (baseline is None):
+        raise click.UsageError("give exactly one of --prediction or --baseline")
+    if baseline is not None and layer is not None:
+        raise click.UsageError("--layer applies to --prediction only")
+    truth, meta = read_prepared(prepared)
+    if seed is not None and seed != truth.settings.seed:
+        raise InputError(
+            f"{prepared}: prepared with seed {truth.settings.seed}, not {seed}; run perturbation-prepare --seed {seed}"
+        )
+    inputs = [input_file("prepared", prepared)]
+    chosen = select_conditions(truth, list(conditions), source=str(prepared)) if conditions else None
+    with limit_threads(threads):
+        if prediction is not None:
+            matrix, cell_ids, _ = load_prediction(prediction, truth.genes, layer)
+            inputs.append(input_file("prediction", prediction))
+            metrics, info = evaluate_prediction(
+                truth, matrix, cell_ids, conditions=chosen, effect=effect, top_n=top_n, source=str(prediction)
+            )
+        else:
+            if baseline == "other_mean" and truth.conditions.size < 2:
+                raise InputError(f"{prepared}: baseline 'other_mean' needs at least 2 prepared conditions")
+            metrics, info = evaluate_baseline(truth, baseline, conditions=chosen, effect=effect, top_n=top_n)
+    model = model_name or (baseline if baseline else Path(prediction).name.removesuffix(".h5ad"))
+    params = {
+        "conditions": info["conditions"],
+        "effect_requested": effect,
+        "top_n": int(top_n),
+        "baseline": baseline,
+        "prediction_layer": layer,
+        "control_source": info.get("control_source", {c: "dataset" for c in info["conditions"]}),
+        "prepare": truth.settings.as_dict(),
+    }
+    result = make_result(
+        task="perturbation",
+        dataset=dataset_name or str(meta.get("dataset", Path(prepared).stem)),
+        model=model,
+        seed=truth.settings.seed,
+        params=params,
+        metrics=metrics,
+        inputs=inputs,
+        n_cells=int(truth.n_treated[[truth.index_of(c) for c in info["conditions"]]].sum()),
+        stopwatch=stopwatch,
+    )
+    write_result(result, output)

@@ -1,0 +1,115 @@
+"""`cellbench perturbation-prepare`: the truth a perturbation prediction is scored against."""
+
+import click
+
+
+@click.command(
+    "perturbation-prepare",
+    help="Prepare a perturbation dataset for scoring (what cz-benchmarks ships precomputed): map every "
+    "treated cell to a control cell (seeded; within --match-key groups when given), run Wilcoxon "
+    "differential expression of each condition against its matched controls (scanpy rank_genes_groups "
+    "after normalize_total 1e4 + log1p), keep DE genes with pval_adj < --pval-threshold and "
+    "|logfoldchange| >= --min-abs-logfoldchange, draw the seeded --fraction-evaluated of them that is "
+    "scored (conditions with at least --min-evaluated-genes), and average the observed log-normalized "
+    "expression of each condition's treated cells and matched controls. Input: an .h5ad of raw counts "
+    "(X or --layer) with control and perturbed cells and an obs column --condition-key; conditions with "
+    "fewer than --min-cells cells are skipped (listed in the file). Output: one .h5ad (written "
+    "atomically) holding all of it: obs = conditions, var = genes, X = treated means, "
+    "layers['control_mean'], uns['de'], uns['evaluated_genes'], uns['control_map'], uns['settings']; "
+    "`cellbench perturbation` needs nothing else.\n\n"
+    "Example: cellbench perturbation-prepare --input papalexi.h5ad --condition-key condition "
+    "--control-name ctrl --obs-query 'grna_umi_max >= 5 and grna_umi_frac >= 0.8' --output prepared.h5ad",
+)
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Perturbation dataset (.h5ad) of raw counts with control and perturbed cells.")
+@click.option("--dataset-name", default=None, help="Name of the dataset in results [default: the input file's stem].")
+@click.option("--layer", default=None, help="Take raw counts from this layer instead of X.")
+@click.option("--condition-key", default="condition", show_default=True, help="obs column naming each cell's perturbation.")
+@click.option("--control-name", default="ctrl", show_default=True, help="Value of --condition-key for control cells.")
+@click.option("--condition", "conditions", multiple=True,
+              help="Prepare only this condition (repeatable) [default: every non-control condition].")
+@click.option("--match-key", default=None, help="Match treated to control cells within groups of this obs column (e.g. a batch).")
+@click.option("--obs-query", default=None,
+              help="Keep only cells matching this pandas query on obs, e.g. 'grna_umi_frac >= 0.8'.")
+@click.option("--min-cells", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Skip conditions with fewer cells.")
+@click.option("--min-genes-per-cell", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Drop cells with fewer detected genes before DE (the reference's helper uses 1000, for "
+              "whole-transcriptome data).")
+@click.option("--min-cells-per-gene", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Drop genes detected in fewer cells before DE.")
+@click.option("--pval-threshold", default=1e-4, show_default=True, type=float, help="DE genes: pval_adj below this.")
+@click.option("--min-abs-logfoldchange", default=1.0, show_default=True, type=float,
+              help="DE genes: |logfoldchange| at least this.")
+@click.option("--fraction-evaluated", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of each condition's DE genes that is scored.")
+@click.option("--min-evaluated-genes", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Score a condition only if that share is at least this many genes.")
+@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the control matching and the gene draw.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Prepared .h5ad to write.")
+def command(input_path, dataset_name, layer, condition_key, control_name, conditions, match_key, obs_query, min_cells,
+            min_genes_per_cell, min_cells_per_gene, pval_threshold, min_abs_logfoldchange, fraction_evaluated,
+            min_evaluated_genes, seed, threads, output):
+    import logging
+
+    import numpy as np
+
+    from cellbench.cli._options import default_dataset_name, limit_threads
+    from cellbench.errors import InputError
+    from cellbench.io.dataset import obs_column, read_h5ad
+    from cellbench.io.perturbation import write_prepared
+    from cellbench.io.results import sha256_file
+    from cellbench.tasks.perturbation import PrepareSettings, prepare_perturbation
+
+    if seed < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--seed")
+    adata = read_h5ad(input_path)
+    column = obs_column(adata, condition_key, input_path)
+    if column.isna().any():
+        first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
+        raise InputError(f"{input_path}: obs column '{condition_key}' has missing values, first at cell '{first}'")
+    if obs_query:
+        try:
+            keep = adata.obs.eval(obs_query)
+        except Exception as exc:  # noqa: BLE001 - pandas eval raises many types for a bad expression
+            raise InputError(f"{input_path}: --obs-query '{obs_query}' failed on obs ({str(exc).splitlines()[0]})") from None
+        keep = np.asarray(keep)
+        if keep.dtype != bool or keep.shape != (adata.n_obs,):
+            raise InputError(f"{input_path}: --obs-query '{obs_query}' must give one True/False per cell")
+        logging.getLogger("cellbench").info("--obs-query keeps %d of %d cells", int(keep.sum()), adata.n_obs)
+        adata = adata[keep].copy()
+        column = adata.obs[condition_key]
+    if layer is not None:
+        if layer not in adata.layers:
+            keys = ", ".join(adata.layers.keys()) or "none"
+            raise InputError(f"{input_path}: layer '{layer}' not found (layers: {keys})")
+        counts = adata.layers[layer]
+    else:
+        counts = adata.X
+    batches = obs_column(adata, match_key, input_path).astype(str).to_numpy() if match_key else None
+    conds = column.astype(str).to_numpy()
+    if not (conds == control_name).any():
+        raise InputError(f"{input_path}: no control cells: obs column '{condition_key}' has no value '{control_name}'"
+                         + (" after --obs-query" if obs_query else ""))
+    settings = PrepareSettings(
+        condition_key=condition_key, control_name=control_name, match_key=match_key, min_cells=min_cells,
+        min_genes_per_cell=min_genes_per_cell, min_cells_per_gene=min_cells_per_gene, pval_threshold=pval_threshold,
+        min_abs_logfoldchange=min_abs_logfoldchange, fraction_evaluated=fraction_evaluated,
+        min_evaluated_genes=min_evaluated_genes, seed=seed, obs_query=obs_query,
+    )
+    try:
+        with limit_threads(threads):
+            prepared = prepare_perturbation(
+                counts, adata.var_names, adata.obs_names, conds, settings, batches=batches,
+                only=list(conditions) if conditions else None,
+            )
+    except InputError as exc:
+        raise InputError(f"{input_path}: {exc}") from None
+    name = default_dataset_name(input_path, dataset_name)
+    write_prepared(prepared, output, dataset=name, dataset_sha256=sha256_file(input_path))
+    n_eval = len(prepared.evaluated_genes)
+    logging.getLogger("cellbench").info(
+        "%s: %d conditions prepared (%d with evaluated DE genes), %d skipped", output, prepared.conditions.size,
+        n_eval, len(prepared.skipped),
+    )

@@ -1,0 +1,170 @@
+"""The prepared perturbation truth as one .h5ad file, and predicted expression aligned to it.
+
+Prepared file layout (written atomically by `cellbench perturbation-prepare`):
+- obs: one row per prepared condition (sorted), columns n_treated, n_control, n_de_genes,
+  n_evaluated_genes; var: the dataset's genes in the dataset's order;
+- X: observed mean log-normalized expression (log1p of counts per 10,000) of each condition's
+  treated cells; layers["control_mean"]: the same over its matched control cells;
+- uns["de"]: Wilcoxon DE of every tested gene (condition, gene, score, logfoldchange, pval,
+  pval_adj); uns["evaluated_genes"]: (condition, gene) rows of the sampled DE genes, in draw order;
+  uns["control_map"]: (condition, treated, control) cell ids; uns["skipped"]: conditions left out
+  and why; uns["settings"]: the PrepareSettings; uns["cellbench"]: format name and version,
+  dataset name and checksum.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellbench.errors import InputError
+from cellbench.io.atomic import atomic_path
+from cellbench.io.dataset import read_h5ad
+
+FORMAT = "cellbench-perturbation-prepared"
+FORMAT_VERSION = "1"
+
+
+def write_prepared(prepared, path: str | os.PathLike, *, dataset: str, dataset_sha256: str = "") -> None:
+    """Write a PreparedPerturbation as one .h5ad (atomically)."""
+    import anndata as ad
+
+    de_f = prepared.de_filtered()
+    n_de = de_f.groupby("condition").size()
+    obs = pd.DataFrame(
+        {
+            "n_treated": prepared.n_treated.astype(np.int64),
+            "n_control": prepared.n_control.astype(np.int64),
+            "n_de_genes": [int(n_de.get(c, 0)) for c in prepared.conditions],
+            "n_evaluated_genes": [len(prepared.evaluated_genes.get(c, [])) for c in prepared.conditions],
+        },
+        index=pd.Index(prepared.conditions, name="condition"),
+    )
+    evaluated = pd.DataFrame(
+        [(c, g) for c, genes in prepared.evaluated_genes.items() for g in genes], columns=["condition", "gene"]
+    )
+    de = prepared.de.reset_index(drop=True).copy()
+    adata = ad.AnnData(
+        X=np.asarray(prepared.treated_mean, dtype=np.float64),
+        obs=obs,
+        var=pd.DataFrame(index=pd.Index(prepared.genes, name="gene")),
+        layers={"control_mean": np.asarray(prepared.control_mean, dtype=np.float64)},
+        uns={
+            "de": de,
+            "evaluated_genes": evaluated,
+            "control_map": prepared.control_map.reset_index(drop=True).astype(str),
+            "skipped": prepared.skipped.reset_index(drop=True).astype({"condition": str, "reason": str}),
+            "settings": prepared.settings.as_dict(),
+            "cellbench": {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "dataset": dataset,
+                "dataset_sha256": dataset_sha256,
+            },
+        },
+    )
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def read_prepared(path: str | os.PathLike):
+    """Read a prepared file back into a PreparedPerturbation; returns (prepared, uns['cellbench'])."""
+    from cellbench.tasks.perturbation import PreparedPerturbation, PrepareSettings
+
+    adata = read_h5ad(path)
+    meta = adata.uns.get("cellbench")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{path}: not a prepared perturbation file (run `cellbench perturbation-prepare` first)")
+    if str(meta.get("format_version")) != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: prepared with format version {meta.get('format_version')}, this cellbench reads "
+            f"{FORMAT_VERSION}; run perturbation-prepare again"
+        )
+    for key in ("de", "evaluated_genes", "control_map", "settings"):
+        if key not in adata.uns:
+            raise InputError(f"{path}: prepared file lacks uns['{key}']")
+    fields = PrepareSettings.__dataclass_fields__
+    raw = {k: v for k, v in dict(adata.uns["settings"]).items() if k in fields}
+    typed = {}
+    for k, v in raw.items():
+        default = fields[k].default
+        if isinstance(default, bool):
+            typed[k] = bool(v)
+        elif isinstance(default, int):
+            typed[k] = int(v)
+        elif isinstance(default, float):
+            typed[k] = float(v)
+        else:
+            typed[k] = str(v)
+    settings = PrepareSettings(**typed)
+    evaluated_df = pd.DataFrame(adata.uns["evaluated_genes"])
+    evaluated: dict[str, list[str]] = {}
+    for cond, gene in zip(evaluated_df.get("condition", []), evaluated_df.get("gene", [])):
+        evaluated.setdefault(str(cond), []).append(str(gene))
+    de = pd.DataFrame(adata.uns["de"])
+    de["condition"] = de["condition"].astype(str)
+    de["gene"] = de["gene"].astype(str)
+    skipped = pd.DataFrame(adata.uns.get("skipped", pd.DataFrame(columns=["condition", "n_cells", "reason"])))
+    prepared = PreparedPerturbation(
+        genes=np.asarray(adata.var_names).astype(str),
+        conditions=np.asarray(adata.obs_names).astype(str),
+        treated_mean=np.asarray(adata.X, dtype=np.float64),
+        control_mean=np.asarray(adata.layers["control_mean"], dtype=np.float64),
+        n_treated=adata.obs["n_treated"].to_numpy(),
+        n_control=adata.obs["n_control"].to_numpy(),
+        de=de,
+        evaluated_genes=evaluated,
+        control_map=pd.DataFrame(adata.uns["control_map"]).astype(str),
+        settings=settings,
+        skipped=skipped,
+    )
+    return prepared, dict(meta)
+
+
+def load_prediction(path: str | os.PathLike, genes, layer: str | None = None):
+    """Predicted expression (cells x genes) from an .h5ad, columns reordered to `genes`.
+
+    Rows keep the file's order and come back with their cell ids. Every gene in `genes` must be in
+    the file (extra genes are ignored); NaN/inf is an error. The matrix keeps its dtype (the
+    reference averages in it) and stays sparse if stored sparse.
+    """
+    import scipy.sparse as sp
+
+    adata = read_h5ad(path)
+    if layer is not None:
+        if layer not in adata.layers:
+            keys = ", ".join(adata.layers.keys()) or "none"
+            raise InputError(f"{path}: layer '{layer}' not found (layers: {keys})")
+        X = adata.layers[layer]
+    else:
+        X = adata.X
+    if X is None:
+        raise InputError(f"{path}: has no expression matrix X")
+    var = pd.Index(np.asarray(adata.var_names).astype(str))
+    if var.has_duplicates:
+        raise InputError(f"{path}: gene ids are not unique (first duplicate '{var[var.duplicated()][0]}')")
+    genes = np.asarray(genes).astype(str)
+    cols = var.get_indexer(genes)
+    missing = np.flatnonzero(cols < 0)
+    if missing.size:
+        raise InputError(
+            f"{path}: {missing.size} of {genes.size} dataset genes are missing from the prediction, "
+            f"first '{genes[missing[0]]}'"
+        )
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)[:, cols]
+        values = X.data
+    else:
+        X = np.asarray(X)[:, cols]
+        values = X
+    if not np.issubdtype(values.dtype, np.number):
+        raise InputError(f"{path}: prediction is not numeric")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise InputError(f"{path}: prediction has {int(bad.sum())} NaN/inf value(s)")
+    if not np.issubdtype(values.dtype, np.floating):
+        X = X.astype(np.float64)
+    return X, np.asarray(adata.obs_names).astype(str), Path(path).name

@@ -1,0 +1,85 @@
+"""How close in time a cell's nearest neighbours are (cz-benchmarks `sequential_alignment`).
+
+d_i = mean |t_i - t_j| over the k nearest neighbours j of cell i (itself excluded); D = mean_i d_i.
+Normalised: clip(1 - D / B, 0, 1) with B the same quantity for k random other cells, averaged over
+min(10000, 10 n) random cells. The reference draws B from numpy's unseeded global RNG; here it comes
+from `numpy.random.default_rng(seed)`, so the score is reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cellbench.neighbors import knn
+
+
+def adaptive_k_values(X, base_k: int) -> np.ndarray:
+    """Per-cell k from local density (reference `_compute_adaptive_k`): sparse regions get larger k."""
+    n = X.shape[0]
+    density_k = max(2, int(min(30, max(2, base_k * 3, n // 4), max(1, n - 1))))
+    _, dist = knn(X, density_k, include_self=True)
+    densities = 1.0 / (dist[:, -1] + 1e-10)
+    lo, hi = np.percentile(densities, [10, 90])
+    normalized = np.clip((densities - lo) / (hi - lo + 1e-10), 0, 1)
+    k_values = np.round(base_k * (0.5 + 1.5 * (1 - normalized))).astype(int)
+    upper, lower = min(50, n // 2), 3
+    if upper < lower:
+        return np.full_like(k_values, lower)
+    return np.clip(k_values, lower, upper)
+
+
+def mean_neighbor_time_distance(X, t: np.ndarray, k_values: np.ndarray) -> float:
+    """D: mean over cells of the mean |t_i - t_j| over each cell's k_i nearest other cells."""
+    max_k = int(k_values.max())
+    idx, _ = knn(X, max_k + 1, include_self=True)
+    neighbors = idx[:, 1:]
+    diffs = np.abs(t[:, None] - t[neighbors])
+    used = np.arange(max_k)[None, :] < k_values[:, None]
+    per_cell = np.where(used, diffs, 0.0).sum(axis=1) / k_values
+    return float(np.mean(per_cell))
+
+
+def random_baseline(t: np.ndarray, k: int, seed: int) -> float:
+    """B: expected D for k random other cells, from min(10000, 10 n) seeded draws."""
+    n = len(t)
+    if len(np.unique(t)) == 1:
+        return 0.0
+    k = max(1, min(k, n - 1))
+    rng = np.random.default_rng(seed)
+    n_samples = min(10000, n * 10)
+    cells = rng.integers(0, n, size=n_samples)
+    diffs = np.empty(n_samples)
+    everyone = np.arange(n)
+    for s, i in enumerate(cells):
+        if k == n - 1:
+            others = np.delete(everyone, i)
+        else:
+            choices = rng.choice(n - 1, size=k, replace=False)
+            others = choices + (choices >= i)
+        diffs[s] = np.mean(np.abs(t[i] - t[others]))
+    return float(np.mean(diffs))
+
+
+def sequential_alignment(
+    X, t, k: int = 15, normalize: bool = True, adaptive_k: bool = False, seed: int = 42
+) -> float:
+    """Sequential alignment of X along numeric time labels t (1 = neighbours share time points)."""
+    X = np.asarray(X, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    n = X.shape[0]
+    if n != t.shape[0]:
+        raise ValueError("X and labels must have the same length")
+    if k < 1:
+        raise ValueError("k must be a positive integer")
+    if n < k + 1:
+        raise ValueError(f"need at least {k + 1} cells for k={k}, got {n}")
+    if len(np.unique(t)) == 1:
+        return 1.0 if normalize else 0.0
+    k_values = adaptive_k_values(X, k) if adaptive_k else np.full(n, k)
+    D = mean_neighbor_time_distance(X, t, k_values)
+    if not normalize:
+        return D
+    B = random_baseline(t, k, seed)
+    if B > 0:
+        return float(np.clip(1 - D / B, 0, 1))
+    return 1.0

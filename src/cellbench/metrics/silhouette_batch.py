@@ -1,0 +1,43 @@
+"""Batch silhouette within label groups (scib-metrics `silhouette_batch`, euclidean, nearest cluster).
+
+Within each label group (groups with a single batch, or with as many batches as cells, are
+skipped) the silhouette of the cells with respect to batch is taken, scored 1 - |s|, averaged over
+the cells of the group, then averaged over groups. 1 = batches perfectly mixed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from cellbench.metrics.silhouette_label import silhouette_samples
+from cellbench.neighbors import DEFAULT_BLOCK_BYTES
+
+log = logging.getLogger("cellbench")
+
+
+def silhouette_batch(
+    X, labels, batch, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> float:
+    """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies."""
+    X = np.asarray(X)
+    labels = np.asarray(labels)
+    batch = np.asarray(batch)
+    if not (X.shape[0] == labels.shape[0] == batch.shape[0]):
+        raise ValueError("X, labels and batch must have the same number of cells")
+    group_means = []
+    for group in np.unique(labels):
+        mask = labels == group
+        batch_subset = batch[mask]
+        n_batches = len(np.unique(batch_subset))
+        if n_batches == 1 or n_batches == int(mask.sum()):
+            continue
+        s = np.abs(silhouette_samples(X[mask], batch_subset, block_bytes))
+        if rescale:
+            s = 1.0 - s
+        group_means.append(float(np.mean(s)))
+    if not group_means:
+        log.warning("batch silhouette undefined: no label group has cells from more than one batch")
+        return float("nan")
+    return float(np.mean(group_means))

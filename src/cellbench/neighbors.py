@@ -1,0 +1,486 @@
+"""The one place nearest neighbours and pairwise distances are computed.
+
+Everything here is exact euclidean geometry done with BLAS in row blocks: memory stays at a few
+`rows x n` blocks, never `n x n`, and blocks run in parallel on `threads` Python threads, each with
+single-threaded BLAS, over a partition that depends only on the data size. So results never depend
+on the thread count.
+
+- `knn` / `knn_blocks`: the k nearest neighbours of every cell, ordered by (distance, index), the
+  cell itself first when `include_self`. Candidates come from a float32 GEMM with a proven error
+  margin (|x|^2 - 2 x.y + |y|^2 on centred data); the distances that decide are then recomputed
+  directly as sum((x - y)^2) in float64, so the answer is exact and deterministic whatever BLAS
+  does with its last bits. Backends are registered in `KNN_BACKENDS`; a faster exact (GPU) or seeded
+  approximate backend for millions of cells plugs in there without touching the callers.
+- `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,
+  tiles and rounding), which is what scanpy uses below 8192 cells.
+- `umap_connectivities`: umap's `fuzzy_simplicial_set` (as called by `scanpy.pp.neighbors`),
+  vectorised with the same arithmetic, without numba.
+- `scanpy_connectivities`: `scanpy.pp.neighbors(use_rep=..., n_neighbors=15)` end to end.
+- `squared_distance_blocks`: row blocks of squared distances, shared with the silhouette metrics.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+#: Memory for the blocks of pairwise distances in flight (all threads together), in bytes.
+DEFAULT_BLOCK_BYTES = 512 * 1024 * 1024
+
+#: scanpy switches from exact (sklearn brute force) to approximate (pynndescent) search here.
+SCANPY_EXACT_LIMIT = 8192
+
+#: sklearn's pairwise-distance tile (`pairwise_dist_chunk_size`).
+SKLEARN_CHUNK = 256
+
+_EPS32 = float(np.finfo(np.float32).eps)
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+# --------------------------------------------------------------------------------------------------
+# blocks and threads
+# --------------------------------------------------------------------------------------------------
+
+
+def blas_threads() -> int:
+    """Threads the BLAS may use right now (the CLI's `--threads` sets it via threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info.get("num_threads", 1) for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(1, max(counts)) if counts else 1
+
+
+def block_ranges(n: int, rows: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + rows)) for s in range(0, n, rows)]
+
+
+def rows_per_block(n_cols: int, block_bytes: int, bytes_per_entry: int, workers: int) -> int:
+    """Rows per block so that `workers` blocks in flight stay within `block_bytes`.
+
+    A multiple of 16 (at least 16): BLAS kernels treat a few leftover rows differently, and one-row
+    products go through gemv; with a fixed partition every run computes the same products.
+    """
+    rows = block_bytes // max(1, workers * n_cols * bytes_per_entry)
+    return int(max(16, (rows // 16) * 16))
+
+
+def map_blocks(fn: Callable, ranges: list[tuple[int, int]], workers: int | None = None) -> Iterator:
+    """fn(start, stop) for each range, in order, on `workers` threads with single-threaded BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    if workers is None:
+        workers = blas_threads()
+    workers = max(1, min(workers, len(ranges)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers == 1:
+            for start, stop in ranges:
+                yield fn(start, stop)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            try:
+                for start, stop in ranges:
+                    pending.append(pool.submit(fn, start, stop))
+                    if len(pending) > workers:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+
+def _as_float64(X) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"expected a 2-d array, got shape {X.shape}")
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
+def squared_distance_blocks(
+    X, block_bytes: int = DEFAULT_BLOCK_BYTES, zero_diagonal: bool = True, workers: int | None = None,
+    fn: Callable | None = None,
+) -> Iterator:
+    """For each row block: D2[i, j] = |x_(start+i) - x_j|^2 in float64 (clipped at 0, diagonal 0).
+
+    Yields (start, stop, D2), or, with `fn`, fn(start, stop, D2) computed inside the worker thread
+    (so reductions of the block run in parallel too). Computed as |x|^2 - 2 x.y + |y|^2 on centred
+    data with one GEMM per block; with a fixed partition and single-threaded BLAS per block the
+    values are the same whatever the thread count.
+    """
+    X = _as_float64(X)
+    X = X - X.mean(axis=0)
+    n = X.shape[0]
+    sq = np.einsum("ij,ij->i", X, X)
+    workers = blas_threads() if workers is None else workers
+    step = rows_per_block(n, block_bytes, 8 * 2, workers)
+
+    def one(start, stop):
+        block = X[start:stop] @ X.T
+        block *= -2.0
+        block += sq[start:stop, None]
+        block += sq[None, :]
+        np.maximum(block, 0.0, out=block)
+        if zero_diagonal:
+            rows = np.arange(stop - start)
+            block[rows, rows + start] = 0.0
+        return (start, stop, block) if fn is None else fn(start, stop, block)
+
+    yield from map_blocks(one, block_ranges(n, step), workers)
+
+
+# --------------------------------------------------------------------------------------------------
+# exact kNN
+# --------------------------------------------------------------------------------------------------
+
+
+def _order_candidates(rows, cols, d2, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """From candidate (row, col, d2) triples with >= k per row: the k smallest per row by (d2, col)."""
+    order = np.lexsort((cols, d2, rows))
+    rows, cols, d2 = rows[order], cols[order], d2[order]
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.zeros(n_rows, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    take = starts[:, None] + np.arange(k)
+    return cols[take], d2[take]
+
+
+class _ExactKnn:
+    """Exact kNN by blocks: float32 GEMM candidates within a rounding-error margin, float64 check."""
+
+    def __init__(self, X: np.ndarray, k: int, include_self: bool):
+        self.X = X
+        self.k = k
+        self.include_self = include_self
+        self.n, self.d = X.shape
+        centred = X - X.mean(axis=0)
+        self.centred = centred
+        self.c32 = centred.astype(np.float32)
+        self.sq32 = np.einsum("ij,ij->i", self.c32.astype(np.float64), self.c32.astype(np.float64))
+        self.sq64 = np.einsum("ij,ij->i", centred, centred)
+        # |computed - true| squared distance <= gamma * (|x_i|^2 + |x_j|^2): input rounding to float32,
+        # the dot product (d terms), the norms and two additions, with a factor 2 to spare.
+        self.gamma32 = (4 * self.d + 64) * _EPS32
+        self.gamma64 = (4 * self.d + 64) * _EPS64
+
+    def block(self, start: int, stop: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        idx, d2 = self._candidates(start, stop, use32=True)
+        if idx is None:  # too many near-ties for float32 to separate: do the block in float64
+            idx, d2 = self._candidates(start, stop, use32=False)
+        dist = np.sqrt(d2)
+        if self.include_self:
+            dist[:, 0] = 0.0
+        return start, stop, idx, dist
+
+    def _candidates(self, start: int, stop: int, use32: bool):
+        k, c = self.k, stop - start
+        if use32:
+            A = self.c32[start:stop] @ self.c32.T
+            sq, gamma, dtype = self.sq32, self.gamma32, np.float32
+        else:
+            A = self.centred[start:stop] @ self.centred.T
+            sq, gamma, dtype = self.sq64, self.gamma64, np.float64
+        A *= -2
+        A += sq[start:stop, None].astype(dtype)
+        A += sq[None, :].astype(dtype)
+        margin_col = (gamma * sq).astype(dtype)
+        margin_row = gamma * sq[start:stop]
+        rows = np.arange(c)
+        # upper bound of the true value: A + margin; its k-th smallest bounds the true k-th distance
+        A += margin_col[None, :]
+        A[rows, rows + start] = -np.inf if self.include_self else np.inf
+        kth = np.partition(A, k - 1, axis=1)[:, k - 1].astype(np.float64) + margin_row
+        # lower bound of the true value: A - margin; anything below the bound may be a neighbour
+        A -= 2 * margin_col[None, :]
+        r, cols = np.nonzero(A <= (kth + 2 * margin_row)[:, None].astype(dtype))
+        if use32 and r.size > 4 * c * (k + 16):
+            return None, None
+        diff = self.X[start + r] - self.X[cols]
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        self_pairs = cols == start + r
+        if self.include_self:
+            d2[self_pairs] = -1.0  # the cell itself first, even before exact duplicates
+        else:
+            d2[self_pairs] = np.inf
+        idx, d2 = _order_candidates(r, cols, d2, c, k)
+        return idx, np.maximum(d2, 0.0)
+
+
+def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None):
+    impl = _ExactKnn(X, k, include_self)
+    workers = blas_threads() if workers is None else workers
+    # per entry: the float32 block and its partitioned copy, plus the candidates' float64 check
+    step = rows_per_block(X.shape[0], block_bytes, 4 * 3, workers)
+    step = min(step, max(16, (block_bytes // max(1, workers * (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
+    yield from map_blocks(impl.block, block_ranges(X.shape[0], step), workers)
+
+
+def _exact_knn(X, k, include_self, block_bytes, workers=None) -> tuple[np.ndarray, np.ndarray]:
+    n = X.shape[0]
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    for start, stop, idx, dist in _exact_knn_blocks(X, k, include_self, block_bytes, workers):
+        indices[start:stop] = idx
+        distances[start:stop] = dist
+    return indices, distances
+
+
+#: name -> function(X float64 C-contiguous, k, include_self, block_bytes, workers) -> (indices, distances)
+KNN_BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"exact": _exact_knn}
+
+
+def _check_k(n: int, k: int, include_self: bool) -> None:
+    available = n if include_self else n - 1
+    if not 1 <= k <= available:
+        raise ValueError(f"k={k} neighbours requested but only {available} cells are available")
+
+
+def knn(
+    X,
+    k: int,
+    *,
+    include_self: bool = True,
+    backend: str = "exact",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest neighbours (euclidean) of every row of X among the rows of X.
+
+    Returns (indices int64 (n, k), distances float64 (n, k)), each row ordered by distance, ties by
+    index. With `include_self` the cell itself is column 0 with distance 0 (and counts towards k),
+    even when other cells coincide with it; without, the cell never appears in its own row.
+    `workers` threads (default: the BLAS thread limit) never change the result.
+    """
+    X = _as_float64(X)
+    _check_k(X.shape[0], k, include_self)
+    try:
+        impl = KNN_BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown kNN backend {backend!r} (known: {', '.join(KNN_BACKENDS)})") from None
+    return impl(X, k, include_self, block_bytes, workers)
+
+
+def knn_blocks(
+    X,
+    k: int,
+    *,
+    include_self: bool = True,
+    backend: str = "exact",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    workers: int | None = None,
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """`knn` as a stream of (start, stop, indices, distances) row blocks, for callers that reduce
+    each cell's neighbourhood at once (entropy with k = 200) and need not hold all n x k indices."""
+    X = _as_float64(X)
+    _check_k(X.shape[0], k, include_self)
+    if backend == "exact":
+        yield from _exact_knn_blocks(X, k, include_self, block_bytes, workers)
+    else:
+        indices, distances = knn(X, k, include_self=include_self, backend=backend, block_bytes=block_bytes,
+                                 workers=workers)
+        yield 0, X.shape[0], indices, distances
+
+
+# --------------------------------------------------------------------------------------------------
+# scanpy-compatible neighbourhood graph
+# --------------------------------------------------------------------------------------------------
+
+
+def sklearn_brute_knn(X, k: int, *, float32_input: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`NearestNeighbors(algorithm="brute").kneighbors(X)` (self included by computation), bit for bit.
+
+    scikit-learn computes squared distances as (|x|^2 + (-2 x.y)) + |y|^2 in float64: norms by BLAS
+    ddot, the middle term by one single-threaded dgemm per 256 x 256 tile, clipped at 0; for float32
+    input it rounds them to float32 before the square root. The self-distance is therefore often
+    ~1e-7 rather than 0. The same BLAS calls (scipy's, as sklearn uses), tiles and rounding are made
+    here; rows are ordered by squared distance, ties by index. For n < 8192 (dense row blocks).
+    """
+    from scipy.linalg import blas
+    from threadpoolctl import threadpool_limits
+
+    X = _as_float64(X)
+    n = X.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} neighbours requested but only {n} cells are available")
+    tile = min(n, SKLEARN_CHUNK)
+    tiles = block_ranges(n, tile)
+    Xt = np.asfortranarray(X.T)  # (d, n) in Fortran order = X in C order
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    with threadpool_limits(limits=1, user_api="blas"):
+        sq = np.array([blas.ddot(row, row) for row in X])
+        for xs, xe in tiles:
+            block = np.empty((xe - xs, n))
+            for ys, ye in tiles:
+                # sklearn's row-major C = -2 X_c Y_c^T is the Fortran call dgemm('T', 'N', Y_c, X_c)
+                middle = blas.dgemm(-2.0, Xt[:, ys:ye], Xt[:, xs:xe], trans_a=1)
+                block[:, ys:ye] = sq[xs:xe, None] + middle.T
+            block += sq[None, :]
+            np.maximum(block, 0.0, out=block)
+            rows, cols = np.nonzero(block <= np.partition(block, k - 1, axis=1)[:, k - 1][:, None])
+            idx, d2 = _order_candidates(rows, cols, block[rows, cols], xe - xs, k)
+            indices[xs:xe] = idx
+            distances[xs:xe] = np.sqrt(d2.astype(np.float32)) if float32_input else np.sqrt(d2)
+    return indices, distances
+
+
+def _smooth_knn_dist(
+    distances: np.ndarray, k: float, n_iter: int = 64, local_connectivity: float = 1.0, bandwidth: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """umap.umap_.smooth_knn_dist, vectorised over rows with umap's arithmetic (checked bit for bit)."""
+    f32 = np.float32
+    smooth_k_tolerance = 1e-5
+    min_k_dist_scale = 1e-3
+    floatmax = float(np.finfo(np.float32).max)
+    n = distances.shape[0]
+    target = np.log2(k) * bandwidth
+
+    # rho: distance to the local_connectivity-th non-zero neighbour (in row order)
+    positive = distances > 0.0
+    n_positive = positive.sum(axis=1)
+    order = np.argsort(~positive, axis=1, kind="stable")
+    nonzero_first = np.take_along_axis(distances, order, axis=1)
+    rho = np.zeros(n, dtype=f32)
+    index = int(np.floor(local_connectivity))
+    interpolation = local_connectivity - index
+    enough = n_positive >= local_connectivity
+    if index > 0:
+        rho[enough] = nonzero_first[enough, index - 1]
+        if interpolation > smooth_k_tolerance:
+            rho[enough] += f32(interpolation) * (nonzero_first[enough, index] - nonzero_first[enough, index - 1])
+    else:
+        rho[enough] = f32(interpolation) * nonzero_first[enough, 0]
+    some = ~enough & (n_positive > 0)
+    if some.any():
+        rho[some] = np.where(positive[some], distances[some], 0).max(axis=1)
+
+    # Binary search for sigma such that sum_j exp(-(d_j - rho) / sigma) = log2(k). umap declares
+    # these float32, but inside numba's prange the declarations are lost: lo/hi/mid/psum are float64,
+    # only d_j - rho is float32.
+    lo = np.zeros(n)
+    hi = np.full(n, floatmax)
+    mid = np.ones(n)
+    active = np.arange(n)
+    shifted = distances[:, 1:] - rho[:, None]  # float32, as umap's `d = distances[i, j] - rho[i]`
+    for _ in range(n_iter):
+        if active.size == 0:
+            break
+        sub = shifted[active].astype(np.float64)
+        mid_a = mid[active]
+        psum = np.zeros(active.size)
+        for j in range(sub.shape[1]):
+            d = sub[:, j]
+            psum += np.where(d > 0, np.exp(-(d / mid_a)), 1.0)
+        done = np.abs(psum - target) < smooth_k_tolerance
+        go_down = ~done & (psum > target)
+        go_up = ~done & ~go_down
+        a_down, a_up = active[go_down], active[go_up]
+        hi[a_down] = mid[a_down]
+        mid[a_down] = (lo[a_down] + hi[a_down]) / 2.0
+        lo[a_up] = mid[a_up]
+        doubling = hi[a_up] >= floatmax
+        a_double, a_half = a_up[doubling], a_up[~doubling]
+        mid[a_double] = mid[a_double] * 2.0
+        mid[a_half] = (lo[a_half] + hi[a_half]) / 2.0
+        active = active[~done]
+
+    result = mid.astype(f32)
+    row_means = distances.mean(axis=1, dtype=np.float64)
+    global_mean = float(distances.mean(dtype=np.float64))
+    floor = np.where(rho > 0.0, min_k_dist_scale * row_means, min_k_dist_scale * global_mean)
+    low = result.astype(np.float64) < floor
+    result[low] = floor[low].astype(f32)
+    return result, rho
+
+
+def umap_connectivities(
+    knn_indices: np.ndarray,
+    knn_dists: np.ndarray,
+    n_neighbors: int | None = None,
+    *,
+    set_op_mix_ratio: float = 1.0,
+    local_connectivity: float = 1.0,
+):
+    """umap's fuzzy simplicial set from a kNN graph (scanpy's `connectivities`), as float32 CSR.
+
+    Same inputs and semantics as `umap.umap_.fuzzy_simplicial_set(..., knn_indices, knn_dists)`:
+    `knn_dists` are cast to float32, `n_neighbors` (default: the number of columns) sets the target
+    log2(k), a cell's edge to itself gets weight 0, and the fuzzy union is A + A^T - A * A^T. The
+    one difference: umap's float32 exp is libm's expf, here it is exp rounded from float64, which
+    differs by one float32 ulp in about 2 of 10^4 weights.
+    """
+    import scipy.sparse as sp
+
+    knn_indices = np.asarray(knn_indices)
+    dists = np.ascontiguousarray(knn_dists, dtype=np.float32)
+    n, m = dists.shape
+    if n_neighbors is None:
+        n_neighbors = m
+    sigmas, rhos = _smooth_knn_dist(dists, float(n_neighbors), local_connectivity=float(local_connectivity))
+
+    f32 = np.float32
+    shifted = dists - rhos[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = -(shifted / sigmas[:, None])
+        vals = np.exp(ratio.astype(np.float64)).astype(f32)
+    vals[(shifted <= 0.0) | (sigmas[:, None] == 0.0)] = f32(1.0)
+    rows = np.repeat(np.arange(n, dtype=np.int64), m).reshape(n, m)
+    vals[knn_indices == rows] = f32(0.0)
+    keep = (knn_indices != -1) & (vals != 0)
+    a = sp.coo_matrix((vals[keep], (rows[keep], knn_indices[keep])), shape=(n, n)).tocsr()
+    a.sum_duplicates()
+    at = a.transpose().tocsr()
+    prod = a.multiply(at)
+    result = set_op_mix_ratio * (a + at - prod) + (1.0 - set_op_mix_ratio) * prod
+    result = sp.csr_matrix(result, dtype=np.float32)
+    result.eliminate_zeros()
+    result.sort_indices()
+    return result
+
+
+def scanpy_connectivities(X, n_neighbors: int = 15, *, float32_input: bool | None = None):
+    """`scanpy.pp.neighbors(adata, use_rep=<X>, n_neighbors=15)` connectivities, without scanpy.
+
+    Below 8192 cells scanpy searches exactly with sklearn (reproduced here, rounding included); from
+    8192 on it uses pynndescent, which is approximate and, with today's pynndescent, crashes inside
+    scanpy; here the search stays exact, which is what pynndescent approximates. scanpy then zeroes
+    the self-distances (its kNN distances are a view of the matrix whose diagonal it clears).
+    `float32_input`: whether the representation is float32 data (sklearn rounds distances for
+    float32 input); default: yes if every value is exactly representable in float32.
+    Returns (connectivities float32 CSR, knn_indices, knn_distances).
+    """
+    X = np.asarray(X)
+    n = X.shape[0]
+    if float32_input is None:
+        float32_input = X.dtype == np.float32 or bool(np.array_equal(X, X.astype(np.float32)))
+    if n_neighbors > n:  # scanpy: "n_obs too small: adjusting"
+        n_neighbors = 1 + int(0.5 * n)
+    if n < SCANPY_EXACT_LIMIT:
+        # KNeighborsTransformer(n_neighbors=min(n - 1, k)) asks for one more (the cell itself);
+        # scanpy then keeps the first n_neighbors columns.
+        k_search = min(min(n - 1, n_neighbors) + 1, n)
+        indices, distances = sklearn_brute_knn(X, k_search, float32_input=float32_input)
+        indices, distances = indices[:, :n_neighbors], distances[:, :n_neighbors].copy()
+        distances[indices == np.arange(n)[:, None]] = 0.0
+    else:
+        indices, distances = knn(X, n_neighbors, include_self=True)
+    conn = umap_connectivities(indices, distances, n_neighbors)
+    return conn, indices, distances
+
+
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "KNN_BACKENDS",
+    "blas_threads",
+    "knn",
+    "knn_blocks",
+    "map_blocks",
+    "scanpy_connectivities",
+    "sklearn_brute_knn",
+    "squared_distance_blocks",
+    "umap_connectivities",
+]

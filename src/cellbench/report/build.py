@@ -1,0 +1,131 @@
+"""`cellbench report` as a function: results -> tables, plots, MultiQC content and report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CI_TEXT = {
+    "bootstrap_cells": "percentile bootstrap over cells, computed by the task from its per-cell values "
+    "(several seeds: interval ends averaged)",
+    "bootstrap_folds": "percentile bootstrap over cross-validation folds (each fold resampled whole, "
+    "with all its classifiers; within each seed)",
+    "bootstrap_variants": "percentile bootstrap over the averaged variants (e.g. perturbation conditions)",
+    "t_seeds": "Student-t interval of the mean over seeds (seed-to-seed variation only)",
+    "none": "no interval: a single value, or the same value from every seed (the metric does not depend "
+    "on the seed), and nothing to resample; the task can add per-cell intervals",
+}
+
+
+@dataclass
+class Report:
+    outdir: Path
+    table: Path
+    parquet: Path
+    comparison: Path
+    figures: list = field(default_factory=list)
+    mqc_files: list[Path] = field(default_factory=list)
+    config: Path | None = None
+    html: Path | None = None
+    multiqc_note: str = ""
+
+
+def build_report(
+    results: Sequence[str | Path],
+    outdir: str | Path,
+    *,
+    baselines: Sequence[str],
+    n_boot: int = 1000,
+    n_boot_compare: int = 10000,
+    level: float = 0.95,
+    seed: int = 42,
+    multiqc: bool | None = None,
+) -> Report:
+    """Aggregate (or read the table), compare, plot, write MultiQC content and run MultiQC.
+
+    multiqc: True = run it and fail if it cannot; None = run it if installed; False = never.
+    """
+    import json
+
+    from cellbench import __version__
+    from cellbench.errors import InputError
+    from cellbench.report import multiqc as mq
+    from cellbench.report import plots
+    from cellbench.report.compare import compare, write_comparison
+    from cellbench.report.summary import AGG_KEYS, headline, is_mean_value, ranks
+    from cellbench.report.table import load_table_or_results, write_table
+
+    outdir = Path(outdir)
+    table, n_files = load_table_or_results(
+        results, baselines=baselines, n_boot=n_boot, level=level, seed=seed, exclude=[outdir]
+    )
+    if table.empty:
+        raise InputError(f"{', '.join(map(str, results))}: the results hold no metrics")
+    outdir.mkdir(parents=True, exist_ok=True)
+    tsv, parquet = write_table(table, outdir / "aggregate")
+    comp = compare(table, baselines=baselines, n_boot=n_boot_compare, level=level, seed=seed)
+    comp_path = outdir / "comparison.tsv"
+    write_comparison(comp, comp_path)
+
+    head = headline(table, n_boot=n_boot, seed=seed, level=level)
+    rank_df = ranks(head)
+    plot_dir = outdir / "plots"
+    figs = {
+        "heatmap": plots.heatmap(head, plot_dir),
+        "ranking": plots.ranking(rank_df, plot_dir),
+        "bars": [plots.dataset_bars(head, d, plot_dir, level=level) for d in sorted(set(head["dataset"]))],
+    }
+    # the report's comparison table: headline metrics only (all of them are in comparison.tsv)
+    def headline_params(text: str) -> bool:
+        params = json.loads(text) if text else {}
+        return all(is_mean_value(params[k]) for k in AGG_KEYS if k in params)
+
+    comp_head = comp[comp["params"].map(headline_params)] if len(comp) else comp
+    seeds = sorted({int(s) for ss in table["seeds"] for s in str(ss).split(",") if s})
+    models = sorted(set(table.loc[~table["baseline"], "model"]))
+    base = sorted(set(table.loc[table["baseline"], "model"]))
+    ci_counts = table["ci_method"].value_counts().sort_index()
+    ci_methods = [(m, int(n)) for m, n in ci_counts.items()]
+    if (head["ci_method"] == "bootstrap_variants").any():
+        ci_methods.append(("bootstrap_variants", int((head["ci_method"] == "bootstrap_variants").sum())))
+    meta = {
+        "subtitle": f"{len(models)} model(s) and {len(base)} baseline(s) on {table['dataset'].nunique()} dataset(s)",
+        "facts": [
+            ("result files", n_files if n_files else f"(aggregate table {results[0]})"),
+            ("tasks", ", ".join(sorted(set(table["task"])))),
+            ("datasets", ", ".join(sorted(set(table["dataset"])))),
+            ("models", ", ".join(models) or "-"),
+            ("baselines", ", ".join(base) or "-"),
+            ("seeds", ", ".join(map(str, seeds)) or "-"),
+            ("table rows", len(table)),
+            ("intervals", (f"{level:.0%} level; bootstrap: percentile, {n_boot} resamples (comparisons "
+                           f"{n_boot_compare}), seed {seed}")),
+            ("cellbench", __version__),
+        ],
+        "ci_methods": ci_methods,
+        "ci_text": CI_TEXT,
+        "files": ["aggregate.tsv", "aggregate.parquet", "comparison.tsv", "plots/*.png, plots/*.svg"],
+    }
+    mqc_files = mq.write_custom_content(outdir, head=head, rank_df=rank_df, comp=comp_head, figures=figs,
+                                        meta=meta)
+    config = mq.write_config(outdir, meta)
+    rep = Report(outdir, tsv, parquet, comp_path, [figs["heatmap"], figs["ranking"], *figs["bars"]],
+                 mqc_files, config)
+    if multiqc is False:
+        rep.multiqc_note = "MultiQC not run (--no-multiqc)."
+        return rep
+    command = mq.multiqc_command()
+    if command is None:
+        how = (f"MultiQC is not installed: `pip install multiqc`, then `multiqc --config {config} "
+               f"--outdir {outdir} {outdir}/*_mqc.*`")
+        if multiqc:
+            raise InputError(how)
+        rep.multiqc_note = how
+        return rep
+    rep.html = mq.run_multiqc(outdir, mqc_files, config, command=command)
+    rep.multiqc_note = f"MultiQC report: {rep.html}"
+    return rep

@@ -1,0 +1,32 @@
+/*
+ * The tasks that score one representation of one dataset in one process: clustering, embedding,
+ * batch integration and sequential organization. One task per (dataset, representation, seed, task).
+ */
+
+include { CELLBENCH_CLUSTERING  } from '../../../modules/local/cellbench/clustering'
+include { CELLBENCH_EMBEDDING   } from '../../../modules/local/cellbench/embedding'
+include { CELLBENCH_INTEGRATION } from '../../../modules/local/cellbench/integration'
+include { CELLBENCH_SEQUENTIAL  } from '../../../modules/local/cellbench/sequential'
+
+// the units whose dataset runs the given task
+def forTask(ch_units, String task) {
+    return ch_units.filter { meta, _h5ad, _embedding -> task in meta.tasks }
+}
+
+workflow EMBEDDING_TASKS {
+
+    take:
+    ch_units    // channel: [ meta (dataset, representation, seed, tasks), h5ad, embedding or [] ]
+
+    main:
+    CELLBENCH_CLUSTERING(forTask(ch_units, 'clustering'))
+    CELLBENCH_EMBEDDING(forTask(ch_units, 'embedding'))
+    CELLBENCH_INTEGRATION(forTask(ch_units, 'integration'))
+    CELLBENCH_SEQUENTIAL(forTask(ch_units, 'sequential'))
+
+    emit:
+    result = CELLBENCH_CLUSTERING.out.result
+        .mix(CELLBENCH_EMBEDDING.out.result)
+        .mix(CELLBENCH_INTEGRATION.out.result)
+        .mix(CELLBENCH_SEQUENTIAL.out.result)     // channel: [ meta, result.json ]
+}

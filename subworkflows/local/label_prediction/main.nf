@@ -1,0 +1,49 @@
+/*
+ * Label prediction, fanned out as cz-benchmarks defines it: one split per (dataset, seed), then one
+ * task per (representation, seed, fold, classifier), then one merge per (representation, seed) that
+ * gives the 20 mean_fold_* metrics.
+ */
+
+include { CELLBENCH_LABEL_SPLIT } from '../../../modules/local/cellbench/label_split'
+include { CELLBENCH_LABEL_FOLD  } from '../../../modules/local/cellbench/label_fold'
+include { CELLBENCH_LABEL_MERGE } from '../../../modules/local/cellbench/label_merge'
+
+workflow LABEL_PREDICTION {
+
+    take:
+    ch_datasets      // channel: [ meta (dataset, seed), h5ad ]                   one per dataset x seed
+    ch_units         // channel: [ meta (dataset, representation, seed), h5ad, embedding or [] ]
+    classifiers      // list of classifier names (lr, knn, rf)
+    n_folds          // integer
+
+    main:
+    CELLBENCH_LABEL_SPLIT(ch_datasets)
+
+    def ch_folds = CELLBENCH_LABEL_SPLIT.out.folds
+        .map { meta, folds -> [[meta.id, meta.seed], folds] }
+
+    // representation x its folds file x fold x classifier
+    def ch_fold_units = ch_units
+        .map { meta, h5ad, embedding -> [[meta.id, meta.seed], meta, h5ad, embedding] }
+        .combine(ch_folds, by: 0)
+        .combine(channel.fromList(0..<n_folds))
+        .combine(channel.fromList(classifiers))
+        .map { _key, meta, h5ad, embedding, folds, fold, classifier ->
+            [meta + [fold: fold, classifier: classifier], h5ad, embedding, folds]
+        }
+
+    CELLBENCH_LABEL_FOLD(ch_fold_units)
+
+    // merge each representation's n_folds x n_classifiers results as soon as the last one is done
+    def n_units = n_folds * classifiers.size()
+    def ch_merge = CELLBENCH_LABEL_FOLD.out.result
+        .map { meta, json -> [groupKey(meta.findAll { k, _v -> !(k in ['fold', 'classifier']) }, n_units), json] }
+        .groupTuple()
+        .map { key, jsons -> [key.getGroupTarget(), jsons.sort { f -> f.name }] }
+
+    CELLBENCH_LABEL_MERGE(ch_merge)
+
+    emit:
+    result = CELLBENCH_LABEL_MERGE.out.result   // channel: [ meta, result.json ]
+    folds  = CELLBENCH_LABEL_SPLIT.out.folds    // channel: [ meta, folds.tsv ]
+}

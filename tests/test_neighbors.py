@@ -1,0 +1,196 @@
+"""neighbors.py: exact kNN against brute force, determinism and ties, scanpy/umap/sklearn agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
+
+from cellbench.metrics.leiden import graph_from_connectivities, leiden
+from cellbench.neighbors import (
+    KNN_BACKENDS,
+    knn,
+    knn_blocks,
+    scanpy_connectivities,
+    sklearn_brute_knn,
+    squared_distance_blocks,
+    umap_connectivities,
+)
+
+DATA = Path(__file__).parent / "data"
+PBMC = DATA / "pbmc68k_reduced.h5ad"
+
+
+@pytest.fixture(scope="module")
+def pbmc():
+    return ad.read_h5ad(PBMC)
+
+
+@pytest.fixture(scope="module")
+def X(pbmc):
+    return pbmc.obsm["X_pca"]
+
+
+def brute_force(X, k, include_self):
+    """Neighbours from the full distance matrix, sorted by (distance, index)."""
+    D = cdist(X.astype(np.float64), X.astype(np.float64))
+    n = len(X)
+    if not include_self:
+        D[np.arange(n), np.arange(n)] = np.inf
+    else:
+        D[np.arange(n), np.arange(n)] = -1.0
+    order = np.lexsort((np.broadcast_to(np.arange(n), D.shape), D), axis=1)[:, :k]
+    dist = np.take_along_axis(D, order, axis=1)
+    dist[dist < 0] = 0.0
+    return order, dist
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("k", [1, 15, 200])
+def test_knn_equals_brute_force(X, k, include_self):
+    idx, dist = knn(X, k, include_self=include_self)
+    ref_idx, ref_dist = brute_force(X, k, include_self)
+    assert idx.shape == (len(X), k) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-9, atol=1e-9)
+    if include_self:
+        assert np.array_equal(idx[:, 0], np.arange(len(X))) and np.all(dist[:, 0] == 0)
+    else:
+        assert not np.any(idx == np.arange(len(X))[:, None])
+    assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+def test_block_size_does_not_change_the_answer(X):
+    a_idx, a_dist = knn(X, 20)
+    b_idx, b_dist = knn(X, 20, block_bytes=1)  # one row per block
+    np.testing.assert_array_equal(a_idx, b_idx)
+    np.testing.assert_array_equal(a_dist, b_dist)
+    blocks = list(knn_blocks(X, 20, block_bytes=50_000))
+    assert len(blocks) > 1
+    np.testing.assert_array_equal(np.vstack([b[2] for b in blocks]), a_idx)
+    np.testing.assert_array_equal(np.vstack([b[3] for b in blocks]), a_dist)
+
+
+def test_ties_break_by_index_and_self_stays_first(X):
+    # every real cell twice: each cell has a zero-distance twin, which must come right after itself
+    Y = np.vstack([X[:100], X[:100]])
+    idx, dist = knn(Y, 4)
+    n = 100
+    np.testing.assert_array_equal(idx[:, 0], np.arange(2 * n))
+    twin = np.concatenate([np.arange(n) + n, np.arange(n)])
+    np.testing.assert_array_equal(idx[:, 1], twin)
+    assert np.all(dist[:, :2] == 0)
+    # further neighbours come in pairs (j, j + n) at equal distance, lower index first
+    assert np.all(idx[:, 2] < idx[:, 3]) and np.all(dist[:, 2] == dist[:, 3])
+    idx_ns, _ = knn(Y, 1, include_self=False)
+    np.testing.assert_array_equal(idx_ns[:, 0], twin)
+
+
+def test_knn_validates_k_and_backend(X):
+    with pytest.raises(ValueError, match="k=701"):
+        knn(X, 701)
+    with pytest.raises(ValueError, match="k=700"):
+        knn(X, 700, include_self=False)
+    with pytest.raises(ValueError, match="unknown kNN backend"):
+        knn(X, 5, backend="nope")
+    assert "exact" in KNN_BACKENDS
+
+
+def test_squared_distance_blocks_match_cdist(X):
+    ref = cdist(X.astype(np.float64), X.astype(np.float64), "sqeuclidean")
+    got = np.vstack([b for _, _, b in squared_distance_blocks(X, block_bytes=100_000)])
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+    assert np.all(np.diag(got) == 0)
+
+
+def test_sklearn_brute_knn_is_bit_identical_to_sklearn(X):
+    from sklearn.neighbors import NearestNeighbors
+
+    d_sk, i_sk = NearestNeighbors(n_neighbors=16, algorithm="brute").fit(X).kneighbors(X)
+    idx, dist = sklearn_brute_knn(X, 16, float32_input=True)
+    np.testing.assert_array_equal(idx, i_sk)
+    np.testing.assert_array_equal(dist, d_sk)
+    X64 = X.astype(np.float64) * 1.1
+    d_sk, i_sk = NearestNeighbors(n_neighbors=16, algorithm="brute").fit(X64).kneighbors(X64)
+    idx, dist = sklearn_brute_knn(X64, 16, float32_input=False)
+    np.testing.assert_array_equal(idx, i_sk)
+    np.testing.assert_allclose(dist, d_sk, rtol=1e-12, atol=1e-12)
+
+
+def test_umap_connectivities_match_umap(X):
+    umap_ = pytest.importorskip("umap.umap_")
+    idx, dist = sklearn_brute_knn(X, 15, float32_input=True)
+    dist[:, 0] = 0
+    ref, _, _ = umap_.fuzzy_simplicial_set(sp.coo_matrix((len(X), 1)), 15, None, None, knn_indices=idx,
+                                                   knn_dists=dist)
+    ref = ref.tocsr()
+    ref.sort_indices()
+    got = umap_connectivities(idx, dist, 15)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    # float32 precision: umap's exp is libm's expf, ours is the correctly rounded one (1 ulp, rarely)
+    np.testing.assert_allclose(got.data, ref.data, rtol=2.5e-7, atol=0)
+    assert np.mean(got.data == ref.data) > 0.999
+
+
+@pytest.mark.slow
+def test_scanpy_connectivities_and_leiden_identical_to_scanpy(pbmc, X):
+    """The whole graph as scanpy builds it (pp.neighbors + tl.leiden igraph), on the reference data."""
+    sc = pytest.importorskip("scanpy")
+    b = ad.AnnData(X=X.copy())
+    sc.pp.neighbors(b, use_rep="X", random_state=42)
+    sc.tl.leiden(b, flavor="igraph", n_iterations=2, random_state=42)
+    ref = b.obsp["connectivities"].tocsr()
+    ref.sort_indices()
+    conn, _, _ = scanpy_connectivities(X)
+    np.testing.assert_array_equal(conn.indptr, ref.indptr)
+    np.testing.assert_array_equal(conn.indices, ref.indices)
+    np.testing.assert_allclose(conn.data, ref.data, rtol=2.5e-7, atol=0)
+    clusters = leiden(conn, resolution=1.0, n_iterations=2, seed=42)
+    np.testing.assert_array_equal(clusters.astype(str), b.obs["leiden"].astype(str).to_numpy())
+
+
+def test_scanpy_connectivities_float32_detection_and_small_n(X):
+    a, _, _ = scanpy_connectivities(X)
+    b, _, _ = scanpy_connectivities(X.astype(np.float64))  # same values: detected as float32 data
+    assert (a != b).nnz == 0
+    # fewer cells than neighbours: scanpy's 1 + n // 2
+    conn, idx, _ = scanpy_connectivities(X[:10])
+    assert idx.shape == (10, 6) and conn.shape == (10, 10)
+
+
+def test_connectivities_are_symmetric_without_self_loops(X):
+    conn, _, _ = scanpy_connectivities(X)
+    assert abs(conn - conn.T).max() == 0
+    assert conn.diagonal().max() == 0
+    assert conn.data.min() > 0 and conn.data.max() <= 1
+
+
+def test_graph_has_each_edge_twice_like_scanpy(X):
+    conn, _, _ = scanpy_connectivities(X)
+    g = graph_from_connectivities(conn)
+    assert g.vcount() == conn.shape[0] and g.ecount() == conn.nnz
+    assert not g.is_directed()
+    np.testing.assert_allclose(sorted(g.es["weight"]), np.sort(conn.data.astype(np.float64)))
+
+
+def test_leiden_is_seeded_and_restores_igraph_rng(X):
+    import random
+
+    import igraph as ig
+
+    conn, _, _ = scanpy_connectivities(X)
+    a = leiden(conn, seed=42)
+    b = leiden(conn, seed=42)
+    np.testing.assert_array_equal(a, b)
+    random.seed(0)
+    first = random.random()
+    random.seed(0)
+    leiden(conn, seed=1)
+    assert random.random() == first  # the global RNG was neither used nor replaced
+    assert ig.Graph.Erdos_Renyi(n=5, m=3) is not None

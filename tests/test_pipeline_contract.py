@@ -1,0 +1,339 @@
+"""The Nextflow modules against the click CLI: every module's `cellbench` command line must parse.
+
+Nextflow cannot run here, and `nextflow lint` does not look inside `script:` blocks, so this test
+renders each module's script (its `def` lines and command template, read from the .nf file) with the
+values the workflow passes, in two variants (every optional input present / every optional input
+absent), and hands the resulting argv to the real click command's parser. It then checks that the
+files the process declares as outputs are the files the command writes, that stubs create them, and
+that the pipeline's configuration (ext.args selectors, params schema, samplesheet schemas, baseline
+names) agrees with itself and with the CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pipeline_support as ps  # noqa: E402
+
+from cellbench.cli import COMMANDS, cli  # noqa: E402
+
+ROOT = ps.ROOT
+PROCESSES = ps.local_processes()
+QUALIFIED = ps.qualified_names()
+PARAMS = ps.read_params(ROOT / "nextflow.config")
+SELECTORS = ps.read_ext_args(ROOT / "conf" / "modules.config")
+CPUS = 7  # a task.cpus no default uses, so a hard-coded --threads cannot pass
+
+# Values the workflow gives each module (workflows/cellbench.nf and the subworkflows), with every
+# optional field set ("full") or unset ("minimal"). File inputs are staged names, as Nextflow stages them.
+DATASET = {"id": "pbmc", "organism": "human", "tasks": ["clustering"], "label_key": "bulk_labels",
+           "batch_key": "phase", "time_key": "Hours", "sample_key": "donor", "counts_layer": "counts",
+           "species_group": "grp", "condition_key": "condition", "control_name": "ctrl", "seed": 42}
+REP_FULL = {"model": "scGPT", "obsm_key": "X_scGPT", "layer": None, "baseline": False}
+REP_MIN = {"model": "raw_expression", "obsm_key": None, "layer": "counts", "baseline": True}
+SPECIES_FULL = {"id": "grp", "model": "uce", "seed": 42, "baseline": False, "species": ["human", "mouse"],
+                "datasets": ["h", "m"], "label_keys": ["cell_type", "cell_type"], "sample_keys": ["donor", "donor"],
+                "obsm_key": "X_uce", "layer": None}
+SPECIES_MIN = dict(SPECIES_FULL, sample_keys=None, obsm_key=None, species=["human"], datasets=["h"],
+                   label_keys=["cell_type"])
+
+INPUTS = {
+    # process: (full inputs, minimal inputs); each a dict of input name -> value (files as names)
+    "CELLBENCH_BASELINE": ({"meta": DATASET, "h5ad": "pbmc.h5ad"},
+                           {"meta": dict(DATASET, counts_layer=None), "h5ad": "pbmc.h5ad"}),
+    "CELLBENCH_CLUSTERING": ({"meta": {**DATASET, **REP_FULL}, "h5ad": "pbmc.h5ad", "embedding": ["emb.h5ad"]},
+                             {"meta": {**DATASET, **REP_MIN}, "h5ad": "pbmc.h5ad", "embedding": []}),
+    "CELLBENCH_LABEL_SPLIT": ({"meta": DATASET, "h5ad": "pbmc.h5ad"}, {"meta": DATASET, "h5ad": "pbmc.h5ad"}),
+    "CELLBENCH_LABEL_FOLD": (
+        {"meta": {**DATASET, **REP_FULL, "fold": 3, "classifier": "rf"}, "h5ad": "pbmc.h5ad",
+         "embedding": ["emb.npy"], "folds": "pbmc__s42.folds.tsv"},
+        {"meta": {**DATASET, **REP_MIN, "fold": 0, "classifier": "lr"}, "h5ad": "pbmc.h5ad", "embedding": [],
+         "folds": "pbmc__s42.folds.tsv"}),
+    "CELLBENCH_LABEL_MERGE": (
+        {"meta": {**DATASET, **REP_FULL}, "fold_results": [f"f{i}.json" for i in range(15)]},
+        {"meta": {**DATASET, **REP_MIN}, "fold_results": ["f0.json"]}),
+    "CELLBENCH_CROSS_SPECIES_INTEGRATION": (
+        {"meta": SPECIES_FULL, "h5ads": ["h.h5ad", "m.h5ad"], "embeddings": ["h_uce.h5ad", "m_uce.h5ad"]},
+        {"meta": dict(SPECIES_FULL, sample_keys=None, obsm_key=None, layer="X_emb"), "h5ads": ["h.h5ad", "m.h5ad"],
+         "embeddings": []}),
+    "CELLBENCH_CROSS_SPECIES_LABEL": (
+        {"meta": dict(SPECIES_FULL, train_species="human", test_species="mouse"), "h5ads": ["h.h5ad", "m.h5ad"],
+         "embeddings": ["h_uce.h5ad", "m_uce.h5ad"]},
+        {"meta": dict(SPECIES_MIN, train_species="human", test_species="human"), "h5ads": ["h.h5ad"],
+         "embeddings": []}),
+    "CELLBENCH_PERTURBATION_PREPARE": ({"meta": DATASET, "h5ad": "papalexi.h5ad"},
+                                       {"meta": dict(DATASET, counts_layer=None), "h5ad": "papalexi.h5ad"}),
+    "CELLBENCH_PERTURBATION": (
+        {"meta": {**DATASET, "model": "scGenePT", "layer": "predicted", "baseline": False},
+         "prepared": "p.prepared.h5ad", "prediction": ["pred.h5ad"]},
+        {"meta": {**DATASET, "model": "no_change", "layer": None, "baseline": True}, "prepared": "p.prepared.h5ad",
+         "prediction": []}),
+    "CELLBENCH_AGGREGATE": ({"results": [f"r{i}.json" for i in range(3)]}, {"results": ["r0.json"]}),
+    "CELLBENCH_REPORT": ({"table": "aggregate.tsv"}, {"table": "aggregate.tsv"}),
+}
+for name in ("CELLBENCH_EMBEDDING", "CELLBENCH_INTEGRATION", "CELLBENCH_SEQUENTIAL"):
+    INPUTS[name] = INPUTS["CELLBENCH_CLUSTERING"]
+
+# How each command's options name the files it writes: --output FILE; --output-prefix P (aggregate:
+# "Writes PREFIX.tsv and PREFIX.parquet"); --outdir DIR (report: files under DIR)
+WRITES = {"output": ["{}"], "output_prefix": ["{}.tsv", "{}.parquet"], "outdir": ["{}/*"]}
+
+
+def staged_env(proc: ps.Process, values: dict) -> tuple[dict, list[str]]:
+    """Input variables as the script sees them, and the relative paths Nextflow would stage."""
+    env, staged = {}, []
+    for decls in proc.inputs:
+        for d in decls:
+            v = values[d.name]
+            if d.kind == "val":
+                env[d.name] = v
+                continue
+            files = v if isinstance(v, list) else [v]
+            names = [ps.stage_name(d.stage_as, f, i + 1) for i, f in enumerate(files)]
+            staged += names
+            env[d.name] = [] if not names else names[0] if len(names) == 1 else ps.StagedList(names)
+    return env, staged
+
+
+def task_obj(proc: ps.Process, meta: dict | None) -> ps.Obj:
+    labels = [re.sub(r"['\"]", "", v) for v in proc.directives.get("label", [])]
+    qualified = QUALIFIED[proc.name][0]
+    args = ps.ext_args_for(qualified, labels, SELECTORS, PARAMS, meta)
+    return ps.Obj(cpus=CPUS, ext=ps.Obj(args=args, prefix=None), process=qualified)
+
+
+def render(proc: ps.Process, values: dict, block: str = "script") -> tuple[str, list[str]]:
+    env, staged = staged_env(proc, values)
+    env["task"] = task_obj(proc, values.get("meta"))
+    return proc.render(env, block), staged
+
+
+def cellbench_argv(shell: str) -> list[str]:
+    lines = [argv for argv in ps.command_argv(shell) if argv]
+    assert len(lines) == 1, f"expected one command line, got {lines}"
+    assert lines[0][0] == "cellbench", lines[0]
+    return lines[0][1:]
+
+
+def resolve(name: str) -> click.Command:
+    ctx = click.Context(cli)
+    cmd = cli.get_command(ctx, name)
+    assert cmd is not None, f"`cellbench {name}` does not exist"
+    return cmd
+
+
+def test_every_module_is_one_cli_command():
+    assert PROCESSES, "no modules found"
+    assert set(PROCESSES) == set(INPUTS), "a module without test inputs (or inputs of a removed module)"
+    for name, proc in PROCESSES.items():
+        command = proc.module_dir.replace("_", "-")
+        assert command in COMMANDS, f"{proc.path}: `cellbench {command}` is not a registered command"
+        assert name == "CELLBENCH_" + proc.module_dir.upper(), f"{proc.path}: process name {name}"
+        shell, _ = render(proc, INPUTS[name][0])
+        argv = cellbench_argv(shell)
+        assert argv[0] == command, f"{proc.path}: runs `cellbench {argv[0]}`, expected `cellbench {command}`"
+        resolve(command)
+
+
+@pytest.mark.parametrize("variant", [0, 1], ids=["full", "minimal"])
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_command_line_parses_with_click(name, variant, tmp_path, monkeypatch):
+    proc = PROCESSES[name]
+    shell, staged = render(proc, INPUTS[name][variant])
+    argv = cellbench_argv(shell)
+    cmd = resolve(argv[0])
+    assert "null" not in argv, f"{proc.path}: a null value reached the command line: {argv}"
+    assert "" not in argv, f"{proc.path}: an empty argument: {argv}"
+    params = {p.name: p for p in cmd.params}
+    known = {o for p in cmd.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])] if o.startswith("-")}
+    for token in argv[1:]:
+        if token.startswith("--"):
+            assert token.split("=")[0] in known, f"{proc.path}: `cellbench {argv[0]}` has no option {token}"
+    # staged inputs exist (click checks exists=True paths); then the real parser checks the rest:
+    # required options, choices, integer ranges, repeated options, arguments
+    monkeypatch.chdir(tmp_path)
+    for rel in staged:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    ctx = cmd.make_context(f"cellbench {argv[0]}", list(argv[1:]))
+    if "threads" in params:
+        assert ctx.params["threads"] == CPUS, f"{proc.path}: --threads must be task.cpus"
+    if "seed" in params and "meta" in INPUTS[name][variant]:
+        meta = INPUTS[name][variant]["meta"]
+        if "seed" in meta:
+            assert ctx.params["seed"] == meta["seed"], f"{proc.path}: --seed must be meta.seed"
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_declared_outputs_are_written_by_the_command(name):
+    """Every output pattern matches a file named by an output option, and every such file is declared."""
+    proc = PROCESSES[name]
+    shell, _ = render(proc, INPUTS[name][0])
+    argv = cellbench_argv(shell)
+    cmd = resolve(argv[0])
+    ctx_params = _parse_without_checks(cmd, argv[1:])
+    written = []
+    for key, templates in WRITES.items():
+        if ctx_params.get(key):
+            written += [t.format(ctx_params[key]) for t in templates]
+    assert written, f"{proc.path}: `cellbench {argv[0]}` has no output option the test knows ({list(WRITES)})"
+    patterns = [p for p, o in proc.output_patterns({}) if not o.optional]
+    import fnmatch
+
+    for pattern in patterns:
+        ok = any(fnmatch.fnmatchcase(w, pattern) or fnmatch.fnmatchcase(pattern, w) for w in written)
+        assert ok, f"{proc.path}: output '{pattern}' is not what `cellbench {argv[0]}` writes ({written})"
+    for w in written:
+        ok = any(fnmatch.fnmatchcase(w, p) or fnmatch.fnmatchcase(p, w) for p in patterns)
+        assert ok, f"{proc.path}: `cellbench {argv[0]}` writes {w}, which no output declares (it would be lost)"
+
+
+def _parse_without_checks(cmd: click.Command, args: list[str]) -> dict:
+    ctx = cmd.make_context("cellbench", list(args), resilient_parsing=True)
+    return ctx.params
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_stub_creates_every_declared_output(name, tmp_path):
+    proc = PROCESSES[name]
+    shell, staged = render(proc, INPUTS[name][0], block="stub")
+    for rel in staged:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", shell], cwd=tmp_path, check=True)
+    for pattern, out in proc.output_patterns({}):
+        if not out.optional:
+            assert ps.glob_outputs(tmp_path, pattern, set(staged)), f"{proc.path}: stub makes nothing for '{pattern}'"
+
+
+def test_process_conventions():
+    """tag, a standard nf-core label, container, conda, stub, task.cpus, the versions topic."""
+    standard = {"process_single", "process_low", "process_medium", "process_high", "process_long",
+                "process_high_memory"}
+    for name, proc in PROCESSES.items():
+        d = proc.directives
+        assert d.get("tag"), f"{proc.path}: no tag"
+        labels = {re.sub(r"['\"]", "", v) for v in d.get("label", [])}
+        assert labels & standard, f"{proc.path}: no standard label ({labels})"
+        assert "cellbench" in labels, f"{proc.path}: no 'cellbench' label (the container selector of modules.config)"
+        assert d.get("container"), f"{proc.path}: no container"
+        assert d.get("conda"), f"{proc.path}: no conda"
+        assert "stub:" in proc.text, f"{proc.path}: no stub"
+        assert "topic: versions" in proc.text, f"{proc.path}: no output to the versions topic"
+        cmd = resolve(proc.module_dir.replace("_", "-"))
+        if "threads" in {p.name for p in cmd.params}:
+            assert "${task.cpus}" in proc.script_template, f"{proc.path}: --threads not from task.cpus"
+
+
+def test_versions_eval_prints_the_version():
+    from cellbench import __version__
+
+    evals = {re.search(r"eval\('([^']+)'\)", p.text).group(1) for p in PROCESSES.values()}
+    assert len(evals) == 1, evals
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    out = subprocess.run(["bash", "-c", evals.pop()], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == __version__
+
+
+def test_config_selectors_match_processes():
+    """Every withName selector of modules.config matches a real process (a typo would be ignored)."""
+    everything = [q for qs in QUALIFIED.values() for q in qs]
+    for kind, pattern, _ in SELECTORS:
+        if kind == "withName":
+            assert any(re.fullmatch(pattern, q) or re.fullmatch(pattern, q.rsplit(":", 1)[-1]) for q in everything), \
+                f"conf/modules.config: withName '{pattern}' matches no process"
+    slurm = (ROOT / "conf" / "slurm.config").read_text()
+    for pattern in re.findall(r"withName:\s*'([^']+)'", slurm):
+        assert any(re.fullmatch(pattern, q) for q in everything), f"conf/slurm.config: '{pattern}' matches nothing"
+
+
+def test_params_and_schema_agree():
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    props = {}
+    for group in schema["$defs"].values():
+        props.update(group["properties"])
+    params = dict(PARAMS)
+    for cfg in ("slurm.config", "awsbatch.config", "test.config"):
+        params.update(ps.read_params(ROOT / "conf" / cfg))
+    assert set(params) == set(props), (
+        f"in nextflow.config but not the schema: {sorted(set(params) - set(props))}; "
+        f"in the schema but not a config: {sorted(set(props) - set(params))}"
+    )
+    for name, spec in props.items():
+        if "default" in spec and not str(spec["default"]).startswith("${"):
+            assert spec["default"] == PARAMS.get(name, spec["default"]), f"{name}: schema default != config default"
+    for ref in schema["allOf"]:
+        assert ref["$ref"].split("/")[-1] in schema["$defs"]
+
+
+def _sheet(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        assert None not in r, f"{path}: a row has more fields than the header: {r}"
+    return [{k: v for k, v in r.items() if v} for r in rows]
+
+
+@pytest.mark.parametrize("sheet,schema", [
+    ("assets/test_datasets.csv", "assets/schema_datasets.json"),
+    ("assets/datasets_catalog.csv", "assets/schema_datasets.json"),
+    ("assets/test_models.csv", "assets/schema_models.json"),
+])
+def test_samplesheets_validate(sheet, schema):
+    import jsonschema
+
+    rows = _sheet(ROOT / sheet)
+    spec = json.loads((ROOT / schema).read_text())
+    jsonschema.validate(rows, spec, cls=jsonschema.Draft202012Validator)
+    key = spec["uniqueEntries"]
+    assert len({tuple(r[k] for k in key) for r in rows}) == len(rows), f"{sheet}: duplicate {key}"
+    assert set(rows[0]) <= set(spec["items"]["properties"])
+
+
+def test_task_names_agree():
+    """The tasks of the samplesheet schema = the tasks the workflow knows how to check and route."""
+    schema = json.loads((ROOT / "assets" / "schema_datasets.json").read_text())
+    pattern = schema["items"]["properties"]["tasks"]["pattern"]
+    in_schema = set(re.search(r"\^\(([^)]*)\)", pattern).group(1).split("|"))
+    utils = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
+    required = ps.groovy_function_value(utils, "requiredColumns")
+    assert set(required) == in_schema
+    embedding = set(ps.groovy_function_value(utils, "embeddingTasks"))
+    assert embedding == in_schema - {"perturbation"}
+    for kind, tasks in ps.groovy_function_value(utils, "baselineTasks").items():
+        assert set(tasks) <= in_schema, kind
+
+
+def test_baseline_names_are_the_reports_baselines():
+    from cellbench.cli._report_options import DEFAULT_BASELINES_TEXT
+
+    utils = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
+    names = set(ps.groovy_function_value(utils, "baselineNames").values())
+    assert names == set(DEFAULT_BASELINES_TEXT.split(",")), "aggregate/report would not mark the baselines"
+    assert set(PARAMS["baselines"].split(",")) == names
+    compare = resolve("compare")
+    default = next(p.default for p in compare.params if p.name == "baselines")
+    assert set(default.split(",")) == names
+
+
+def test_catalog_lists_the_reference_datasets():
+    rows = _sheet(ROOT / "assets" / "datasets_catalog.csv")
+    names = {r["dataset"] for r in rows}
+    assert sum(n.startswith("tsv2_") for n in names) == 26
+    assert sum(n.endswith("_spermatogenesis") for n in names) == 9
+    assert any("replogle_k562" in n for n in names)
+    assert {"allen_soundlife_immune_variation", "allen_soundlife_flu_vax_response"} <= names
+    for r in rows:
+        assert r["h5ad"].startswith("s3://cz-benchmarks-data/datasets/"), r
+    sperm = [r for r in rows if r["dataset"].endswith("_spermatogenesis")]
+    assert len({r["organism"] for r in sperm}) == 9 and {r["species_group"] for r in sperm} == {"spermatogenesis"}

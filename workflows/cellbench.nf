@@ -1,0 +1,173 @@
+/*
+ * CELLBENCH: datasets x representations x tasks x seeds, fanned out, then gathered.
+ *
+ *   representations  = the model outputs of the models samplesheet + the baselines computed here
+ *                      (pca: PCA of raw counts per dataset; raw_expression: the counts themselves;
+ *                      no_change / other_mean for perturbation)
+ *   units of work    = representation x seed x task, and below that:
+ *                      label prediction: x fold x classifier (then merged per representation)
+ *                      cross-species:    species gathered per (group, model); label x (train, test) pair
+ *   gather           = one aggregate table -> report (MultiQC custom content) -> MultiQC
+ */
+
+include { CELLBENCH_BASELINE  } from '../modules/local/cellbench/baseline'
+include { CELLBENCH_AGGREGATE } from '../modules/local/cellbench/aggregate'
+include { CELLBENCH_REPORT    } from '../modules/local/cellbench/report'
+include { MULTIQC             } from '../modules/nf-core/multiqc'
+include { EMBEDDING_TASKS     } from '../subworkflows/local/embedding_tasks'
+include { LABEL_PREDICTION    } from '../subworkflows/local/label_prediction'
+include { CROSS_SPECIES       } from '../subworkflows/local/cross_species'
+include { PERTURBATION        } from '../subworkflows/local/perturbation'
+include { baselineNames; baselineTasks; embeddingTasks } from '../subworkflows/local/utils_cellbench'
+
+workflow CELLBENCH {
+
+    take:
+    ch_datasets      // channel: [ meta (dataset), h5ad ]
+    ch_models        // channel: [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
+    seeds            // list of integers: every unit of work runs once per seed
+    baselines        // list of baseline names to compute (pca, raw_expression, no_change, other_mean)
+    classifiers      // list of label prediction classifiers (lr, knn, rf)
+    n_folds          // integer: cross-validation folds of label prediction
+    skip_multiqc     // boolean
+    multiqc_config   // file or []: the user's MultiQC config, applied last
+    multiqc_logo     // file or []
+
+    main:
+    def names = baselineNames()
+    def onTasks = baselineTasks()
+    def embedTasks = embeddingTasks()
+    def ch_seeds = channel.fromList(seeds)
+    def ch_dataset_by_id = ch_datasets.map { meta, h5ad -> [meta.id, meta, h5ad] }
+
+    // ---- representations: [ meta (dataset + model, obsm_key, layer, baseline, tasks), h5ad, embedding or [] ]
+    def ch_model_reps = ch_models
+        .filter { m, embedding, prediction -> embedding || m.obsm_key || (m.layer && !prediction) }
+        .map { m, embedding, _prediction -> [m.dataset, m, embedding] }
+        .combine(ch_dataset_by_id, by: 0)
+        .map { _id, m, embedding, meta, h5ad ->
+            def rep = [model: m.model, obsm_key: m.obsm_key, layer: m.layer, baseline: false,
+                       tasks: meta.tasks.findAll { t -> t in embedTasks }]
+            [meta + rep, h5ad, embedding]
+        }
+
+    // PCA baseline: one per dataset with a task it is scored on, with the first seed
+    CELLBENCH_BASELINE(
+        ch_datasets
+            .filter { meta, _h5ad -> names.pca in baselines && meta.tasks.any { t -> t in onTasks.pca } }
+            .map { meta, h5ad -> [meta + [seed: seeds[0]], h5ad] }
+    )
+    def ch_pca_reps = CELLBENCH_BASELINE.out.h5ad
+        .map { meta, pca -> [meta.id, pca] }
+        .combine(ch_dataset_by_id, by: 0)
+        .map { _id, pca, meta, h5ad ->
+            def rep = [model: names.pca, obsm_key: 'X_pca', layer: null, baseline: true,
+                       tasks: meta.tasks.findAll { t -> t in onTasks.pca }]
+            [meta + rep, h5ad, pca]
+        }
+
+    // raw-expression baseline: the counts (counts_layer, else X) of the dataset itself
+    def ch_raw_reps = ch_datasets
+        .filter { meta, _h5ad -> names.raw in baselines && meta.tasks.any { t -> t in onTasks.raw } }
+        .map { meta, h5ad ->
+            def rep = [model: names.raw, obsm_key: null, layer: meta.counts_layer, baseline: true,
+                       tasks: meta.tasks.findAll { t -> t in onTasks.raw }]
+            [meta + rep, h5ad, []]
+        }
+
+    // ---- units: representation x seed
+    def ch_units = ch_model_reps
+        .mix(ch_pca_reps, ch_raw_reps)
+        .filter { meta, _h5ad, _embedding -> meta.tasks }
+        .combine(ch_seeds)
+        .map { meta, h5ad, embedding, seed -> [meta + [seed: seed], h5ad, embedding] }
+
+    def ch_datasets_seeded = ch_datasets
+        .combine(ch_seeds)
+        .map { meta, h5ad, seed -> [meta + [seed: seed], h5ad] }
+
+    EMBEDDING_TASKS(ch_units)
+
+    LABEL_PREDICTION(
+        ch_datasets_seeded.filter { meta, _h5ad -> 'label_prediction' in meta.tasks },
+        ch_units.filter { meta, _h5ad, _embedding -> 'label_prediction' in meta.tasks },
+        classifiers,
+        n_folds
+    )
+
+    CROSS_SPECIES(
+        ch_units.filter { meta, _h5ad, _embedding ->
+            meta.tasks.any { t -> t in ['cross_species_integration', 'cross_species_label'] }
+        }
+    )
+
+    // perturbation: model predictions and the baselines, per seed
+    def ch_perturbation_datasets = ch_datasets.filter { meta, _h5ad -> 'perturbation' in meta.tasks }
+    def ch_model_predictions = ch_models
+        .filter { _m, _embedding, prediction -> prediction }
+        .map { m, _embedding, prediction -> [m.dataset, m, prediction] }
+        .combine(ch_perturbation_datasets.map { meta, _h5ad -> [meta.id, meta] }, by: 0)
+        .map { _id, m, prediction, meta -> [meta + [model: m.model, layer: m.layer, baseline: false], prediction] }
+    def ch_baseline_predictions = ch_perturbation_datasets
+        .flatMap { meta, _h5ad ->
+            [names.no_change, names.other_mean]
+                .findAll { b -> b in baselines }
+                .collect { b -> [meta + [model: b, layer: null, baseline: true], []] }
+        }
+    def ch_predictions = ch_model_predictions
+        .mix(ch_baseline_predictions)
+        .combine(ch_seeds)
+        .map { meta, prediction, seed -> [meta + [seed: seed], prediction] }
+
+    PERTURBATION(
+        ch_datasets_seeded.filter { meta, _h5ad -> 'perturbation' in meta.tasks },
+        ch_predictions
+    )
+
+    // ---- gather
+    def ch_results = EMBEDDING_TASKS.out.result
+        .mix(LABEL_PREDICTION.out.result, CROSS_SPECIES.out.result, PERTURBATION.out.result)
+
+    CELLBENCH_AGGREGATE(
+        ch_results
+            .map { _meta, json -> json }
+            .collect(sort: { a, b -> a.name <=> b.name })
+    )
+    CELLBENCH_REPORT(CELLBENCH_AGGREGATE.out.tsv)
+
+    // software versions of every process (the `versions` topic) as MultiQC's software_versions section
+    def ch_versions = channel.topic('versions')
+        .map { process, tool, version -> [process.tokenize(':').last(), "    ${tool}: ${version}"] }
+        .unique()
+        .groupTuple(by: 0)
+        .map { process, lines -> "${process}:\n${lines.unique().sort().join('\n')}" }
+        .mix(channel.of("Workflow:\n    cellbench: ${workflow.manifest.version}\n    Nextflow: ${workflow.nextflow.version}"))
+        .collectFile(name: 'cellbench_software_mqc_versions.yml', newLine: true, sort: true)
+
+    def ch_multiqc_report = channel.empty()
+    if (!skip_multiqc) {
+        // pipeline defaults first, then the report's own (title, section order); the user's config last
+        def ch_multiqc_configs = channel.fromPath("${projectDir}/assets/multiqc_config.yml", checkIfExists: true)
+            .concat(CELLBENCH_REPORT.out.multiqc_config)
+            .collect()
+        MULTIQC(
+            CELLBENCH_REPORT.out.mqc.flatten().mix(ch_versions).collect(),
+            ch_multiqc_configs,
+            multiqc_config,
+            multiqc_logo,
+            [],
+            []
+        )
+        ch_multiqc_report = MULTIQC.out.report
+    }
+
+    emit:
+    results            = ch_results                               // channel: [ meta, result.json ]
+    folds              = LABEL_PREDICTION.out.folds               // channel: [ meta, folds.tsv ]
+    baselines          = CELLBENCH_BASELINE.out.h5ad              // channel: [ meta, pca.h5ad ]
+    perturbation_truth = PERTURBATION.out.prepared                // channel: [ meta, prepared.h5ad ]
+    aggregate          = CELLBENCH_AGGREGATE.out.tsv.mix(CELLBENCH_AGGREGATE.out.parquet)
+    report             = CELLBENCH_REPORT.out.comparison.mix(CELLBENCH_REPORT.out.plots.flatten(), CELLBENCH_REPORT.out.mqc.flatten())
+    multiqc_report     = ch_multiqc_report
+    versions           = ch_versions
+}
