@@ -100,7 +100,7 @@ TOKEN = re.compile(
   | (?P<op>\?:|\.\.<|\.\.|==|!=|&&|\|\||->|<=>|[?:.,()\[\]{}!+=<>*-])
   | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
     """,
-    re.X | re.S,
+    re.VERBOSE | re.DOTALL,
 )
 
 
@@ -315,7 +315,7 @@ class Parser:
 
 
 def unescape(s: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s, flags=re.S)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s, flags=re.DOTALL)
 
 
 def gstring_ast(body: str):
@@ -597,7 +597,7 @@ def read_params(*configs: Path, project_dir: Path = ROOT) -> dict:
     params: dict = {}
     env = {"projectDir": str(project_dir), "params": params}
     for cfg in configs:
-        text = re.sub(r"/\*.*?\*/", "", cfg.read_text(), flags=re.S)
+        text = re.sub(r"/\*.*?\*/", "", cfg.read_text(), flags=re.DOTALL)
         for block in _blocks(text, "params"):
             for line in block.splitlines():
                 line = line.split("//")[0].strip() if not re.search(r"['\"][^'\"]*//", line) else line.strip()
@@ -615,7 +615,7 @@ def read_ext_args(*configs: Path) -> list[tuple[str, str, object]]:
     """(selector kind, pattern, ext.args AST) of `withName:` / `withLabel:` blocks, in file order."""
     out = []
     for cfg in configs:
-        text = re.sub(r"/\*.*?\*/", "", cfg.read_text(), flags=re.S)
+        text = re.sub(r"/\*.*?\*/", "", cfg.read_text(), flags=re.DOTALL)
         for m in re.finditer(r"(withName|withLabel)\s*:\s*'([^']+)'\s*\{", text):
             depth, j = 1, m.end()
             while depth:

@@ -39,9 +39,9 @@ def test_silhouette_two_blobs_by_hand():
     labels = np.array(["a", "a", "b", "b"])
     # cell at 0: a = 1, b = (10 + 11) / 2; cell at 1: a = 1, b = (9 + 10) / 2; symmetric for b
     expected = np.array([(10.5 - 1) / 10.5, (9.5 - 1) / 9.5, (9.5 - 1) / 9.5, (10.5 - 1) / 10.5])
-    np.testing.assert_allclose(silhouette_samples(X, labels), expected, rtol=1e-12)
-    assert silhouette_label(X, labels) == pytest.approx((expected.mean() + 1) / 2, rel=1e-12)
-    assert silhouette_label(X, labels, rescale=False) == pytest.approx(expected.mean(), rel=1e-12)
+    np.testing.assert_allclose(silhouette_samples(X, labels), expected, rtol=1e-6)
+    assert silhouette_label(X, labels) == pytest.approx((expected.mean() + 1) / 2, rel=1e-6)
+    assert silhouette_label(X, labels, rescale=False) == pytest.approx(expected.mean(), rel=1e-6)
 
 
 def test_silhouette_singleton_label_scores_zero_and_one_label_scores_half():
@@ -58,7 +58,7 @@ def test_silhouette_equals_sklearn_on_real_data(pbmc):
     X = pbmc.obsm["X_pca"]
     labels = pbmc.obs["bulk_labels"].astype(str).to_numpy()
     np.testing.assert_allclose(silhouette_samples(X, labels), sk_samples(X.astype(np.float64), labels),
-                               rtol=0, atol=1e-12)
+                               rtol=0, atol=1e-6)
 
 
 def test_silhouette_rounds_float64_input_to_float32_like_the_reference(pbmc):
@@ -67,16 +67,31 @@ def test_silhouette_rounds_float64_input_to_float32_like_the_reference(pbmc):
     assert silhouette_label(X, labels) == silhouette_label(X.astype(np.float32), labels)
 
 
-def test_silhouette_does_not_depend_on_block_size_or_threads(pbmc):
+def test_silhouette_does_not_depend_on_threads(pbmc):
     from threadpoolctl import threadpool_limits
 
     X = pbmc.obsm["X_pca"]
     labels = pbmc.obs["bulk_labels"].astype(str).to_numpy()
-    values = {silhouette_label(X, labels, block_bytes=b) for b in (1, 200_000, 10**9)}
-    for threads in (1, 2):
+    # the partition into blocks (fixed by the data size) fixes every product: threads never matter
+    values = set()
+    for threads in (1, 2, 3):
         with threadpool_limits(threads):
             values.add(silhouette_label(X, labels))
     assert len(values) == 1
+    # another partition changes the float32 rounding only
+    (value,) = values
+    for block_bytes in (1, 200_000):
+        assert silhouette_label(X, labels, block_bytes=block_bytes) == pytest.approx(value, abs=1e-9)
+
+
+def test_silhouette_float32_distances_close_to_float64(pbmc):
+    from sklearn.metrics import silhouette_score
+
+    X = pbmc.obsm["X_pca"]
+    for key in ("bulk_labels", "phase", "louvain"):
+        labels = pbmc.obs[key].astype(str).to_numpy()
+        exact = (silhouette_score(X.astype(np.float64), labels) + 1) / 2
+        assert silhouette_label(X, labels) == pytest.approx(exact, abs=1e-7)
 
 
 def test_silhouette_batch_by_hand():
@@ -87,11 +102,11 @@ def test_silhouette_batch_by_hand():
     batch = np.array(["x", "y", "x", "y", "x", "x", "x", "y"])
     s = silhouette_samples(X[:4], batch[:4])
     # by hand, cell at 0 (batch x): a = 2, b = mean(1, 3) = 2 -> s = 0
-    assert s[0] == pytest.approx(0.0, abs=1e-12)
+    assert s[0] == pytest.approx(0.0, abs=1e-6)
     # cell at 1 (batch y): a = |1 - 3| = 2, b = mean(1, 1) = 1 -> s = (1 - 2) / 2 = -0.5
     assert s[1] == pytest.approx(-0.5)
     expected = np.mean(1 - np.abs(s))
-    assert silhouette_batch(X, labels, batch) == pytest.approx(expected, rel=1e-12)
+    assert silhouette_batch(X, labels, batch) == pytest.approx(expected, rel=1e-6)
 
 
 def test_silhouette_batch_is_mean_of_group_means(pbmc):
@@ -107,7 +122,7 @@ def test_silhouette_batch_is_mean_of_group_means(pbmc):
         if nb == 1 or nb == m.sum():
             continue
         means.append(np.mean(1 - np.abs(sk_samples(X[m], batch[m]))))
-    assert silhouette_batch(X, labels, batch) == pytest.approx(np.mean(means), rel=1e-12)
+    assert silhouette_batch(X, labels, batch) == pytest.approx(np.mean(means), abs=1e-7)
 
 
 def test_silhouette_batch_undefined_without_mixed_groups():

@@ -194,3 +194,17 @@ def test_leiden_is_seeded_and_restores_igraph_rng(X):
     leiden(conn, seed=1)
     assert random.random() == first  # the global RNG was neither used nor replaced
     assert ig.Graph.Erdos_Renyi(n=5, m=3) is not None
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("k", [1, 15, 200])
+def test_neighbour_sets_without_distances(X, k, include_self):
+    idx, dist = knn(X, k, include_self=include_self, return_distance=False)
+    assert dist is None
+    ref_idx, _ = brute_force(X, k, include_self)
+    np.testing.assert_array_equal(idx, np.sort(ref_idx, axis=1))
+    # duplicates: the tie at the k-th place still breaks by index
+    Y = np.vstack([X[:50], X[:50], X[:50]])
+    idx, _ = knn(Y, 2, include_self=include_self, return_distance=False)
+    ref_idx, _ = brute_force(Y, 2, include_self)
+    np.testing.assert_array_equal(idx, np.sort(ref_idx, axis=1))

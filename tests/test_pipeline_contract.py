@@ -23,9 +23,8 @@ import click
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pipeline_support as ps  # noqa: E402
-
-from cellbench.cli import COMMANDS, cli  # noqa: E402
+import pipeline_support as ps
+from cellbench.cli import COMMANDS, cli
 
 ROOT = ps.ROOT
 PROCESSES = ps.local_processes()
@@ -220,7 +219,7 @@ def test_process_conventions():
     """tag, a standard nf-core label, container, conda, stub, task.cpus, the versions topic."""
     standard = {"process_single", "process_low", "process_medium", "process_high", "process_long",
                 "process_high_memory"}
-    for name, proc in PROCESSES.items():
+    for proc in PROCESSES.values():
         d = proc.directives
         assert d.get("tag"), f"{proc.path}: no tag"
         labels = {re.sub(r"['\"]", "", v) for v in d.get("label", [])}

@@ -28,19 +28,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pipeline_support as ps  # noqa: E402
+import pipeline_support as ps
 
 ROOT = ps.ROOT
 UTILS = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
 CPUS = 1
 
-pytestmark = pytest.mark.slow
 
 
 class Runner:
     """Runs processes as Nextflow would: a work folder each, inputs staged, outputs globbed."""
 
-    def __init__(self, work: Path, params: dict, selectors):
+    def __init__(self, work: Path, params: dict, selectors, stub: bool = False):
+        self.stub = stub  # run each process's stub block instead of its command (Nextflow's -stub)
         self.work = work
         self.params = params
         self.selectors = selectors
@@ -81,11 +81,15 @@ class Runner:
         assert len(lines) == 1, f"{name}: expected one command, got {lines}"
         argv = lines[0]
         self.log.append((name, argv))
-        if argv[0] == "cellbench":
+        if self.stub:
+            stub = proc.render(env, "stub")
+            subprocess.run(["bash", "-eu", "-o", "pipefail", "-c", stub], check=True, cwd=workdir)
+        elif argv[0] == "cellbench":
             self._cellbench(argv[1:], workdir, name)
         else:
             path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-            res = subprocess.run(["bash", "-eu", "-o", "pipefail", "-c", shell], cwd=workdir, capture_output=True,
+            res = subprocess.run(["bash", "-eu", "-o", "pipefail", "-c", shell], check=False, cwd=workdir,
+                                 capture_output=True,
                                  text=True, env=dict(os.environ, PATH=path))
             assert res.returncode == 0, f"{name} failed:\n{res.stderr[-3000:]}"
         out: dict[str, list[Path]] = {}
@@ -151,10 +155,12 @@ def read_models(sheet: Path) -> list[tuple[dict, list, list]]:
 # ---- workflows/cellbench.nf and its subworkflows, for one profile
 
 
-def run_plan(work: Path) -> tuple[Runner, list[Path], dict]:
+def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> tuple[Runner, list[Path], dict]:
+    """Run the test profile's plan (params overridden as on the command line); with stub, run the stubs."""
     params = ps.read_params(ROOT / "nextflow.config", ROOT / "conf" / "test.config")
+    params.update(overrides or {})
     selectors = ps.read_ext_args(ROOT / "conf" / "modules.config", ROOT / "conf" / "test.config")
-    R = Runner(work, params, selectors)
+    R = Runner(work, params, selectors, stub=stub)
     names = ps.groovy_function_value(UTILS, "baselineNames")
     on_tasks = ps.groovy_function_value(UTILS, "baselineTasks")
     embed_tasks = ps.groovy_function_value(UTILS, "embeddingTasks")
@@ -276,7 +282,7 @@ def run_plan(work: Path) -> tuple[Runner, list[Path], dict]:
     ran = sorted({name for name, _ in R.log})
     versions.write_text("".join(f"{n}:\n    cellbench: {__version__}\n" for n in ran))
     outputs = {"table": table, "report": report, "baseline_files": baseline_files}
-    if importlib.util.find_spec("multiqc") is not None and not params["skip_multiqc"]:
+    if (stub or importlib.util.find_spec("multiqc") is not None) and not params["skip_multiqc"]:
         configs = [ROOT / "assets" / "multiqc_config.yml", report["multiqc_config"][0]]
         outputs["multiqc"] = R.run("MULTIQC", {"multiqc_files": report["mqc"] + [versions], "multiqc_config": configs,
                                                "extra_multiqc_config": [], "multiqc_logo": [], "replace_names": [],
@@ -293,12 +299,14 @@ def load(results):
     return [json.loads(p.read_text()) for p in results]
 
 
+@pytest.mark.slow
 def test_every_process_ran(plan):
     R, _, _ = plan
     ran = {name for name, _ in R.log}
     assert ran >= set(R.processes) - ({"MULTIQC"} if importlib.util.find_spec("multiqc") is None else set())
 
 
+@pytest.mark.slow
 def test_fan_out_of_the_test_profile(plan):
     R, results, _ = plan
     got = {(r["task"], r["dataset"], r["model"]) for r in load(results)}
@@ -318,6 +326,7 @@ def test_fan_out_of_the_test_profile(plan):
     assert n_fold_runs == 3 * 5 * 3  # representations x folds x classifiers
 
 
+@pytest.mark.slow
 def test_fanned_out_label_prediction_gives_the_reference_values(plan):
     """split -> 15 fold tasks -> merge, through the module command lines, equals TASKS.md's values."""
     _, results, _ = plan
@@ -337,6 +346,7 @@ def test_fanned_out_label_prediction_gives_the_reference_values(plan):
         assert got[key] == pytest.approx(value, abs=1e-9), key
 
 
+@pytest.mark.slow
 def test_embedding_tasks_give_the_reference_values(plan):
     _, results, _ = plan
     by = {(r["task"], r["model"]): {m["metric_type"]: m["value"] for m in r["metrics"] if not m["params"]}
@@ -348,6 +358,7 @@ def test_embedding_tasks_give_the_reference_values(plan):
     assert by[("integration", "X_pca")]["batch_silhouette"] == pytest.approx(0.8981001973152161, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_results_record_the_staged_inputs(plan):
     """Inputs are recorded by staged name + hash: the PCA baseline file is the one the baseline task wrote."""
     _, results, outputs = plan
@@ -359,6 +370,7 @@ def test_results_record_the_staged_inputs(plan):
     assert rep["name"] == pca.name and rep["sha256"] == sha256_file(pca)
 
 
+@pytest.mark.slow
 def test_aggregate_table_and_report(plan):
     import pandas as pd
 
@@ -371,6 +383,7 @@ def test_aggregate_table_and_report(plan):
     assert any(n.endswith("_mqc.json") for n in names) and any(n.endswith("_mqc.html") for n in names)
 
 
+@pytest.mark.slow
 def test_multiqc_report(plan):
     _, _, outputs = plan
     if "multiqc" not in outputs:
@@ -378,3 +391,23 @@ def test_multiqc_report(plan):
     html = outputs["multiqc"]["report"][0].read_text()
     assert "cellbench" in html
     assert "cellbench_software_mqc_versions" in html or "Software Versions" in html or "software_versions" in html
+
+
+def test_seeds_fan_out_every_unit_stub(tmp_path):
+    """--seeds 42,43 (stub run): every unit of work once per seed; the PCA baselines once per dataset."""
+    from collections import Counter
+
+    R, _, _ = run_plan(tmp_path, overrides={"seeds": "42,43"}, stub=True)
+    n = Counter(name for name, _ in R.log)
+    assert n["CELLBENCH_BASELINE"] == 4
+    assert n["CELLBENCH_LABEL_SPLIT"] == 2 and n["CELLBENCH_PERTURBATION_PREPARE"] == 2
+    assert n["CELLBENCH_LABEL_FOLD"] == 2 * 3 * 5 * 3 and n["CELLBENCH_LABEL_MERGE"] == 2 * 3
+    assert n["CELLBENCH_CLUSTERING"] == 2 * 3 and n["CELLBENCH_SEQUENTIAL"] == 2
+    assert n["CELLBENCH_CROSS_SPECIES_INTEGRATION"] == 2 and n["CELLBENCH_CROSS_SPECIES_LABEL"] == 2 * 4
+    assert n["CELLBENCH_PERTURBATION"] == 2 * 2
+    assert n["CELLBENCH_AGGREGATE"] == n["CELLBENCH_REPORT"] == n["MULTIQC"] == 1
+    for name, argv in R.log:
+        if "--seed" in argv and name != "CELLBENCH_BASELINE":
+            assert argv[argv.index("--seed") + 1] in ("42", "43")
+    seeds = Counter(argv[argv.index("--seed") + 1] for name, argv in R.log if name == "CELLBENCH_LABEL_FOLD")
+    assert seeds == {"42": 45, "43": 45}

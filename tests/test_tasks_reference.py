@@ -129,7 +129,6 @@ def test_sequential_on_hsmm_numeric_and_ordered_time():
     assert ("sequential_alignment", (("adaptive_k", True), ("k", 15))) in adaptive
 
 
-@pytest.mark.slow
 def test_clustering_at_8192_cells_and_more_uses_exact_knn():
     """scanpy switches to pynndescent (and crashes today) at >= 8192 cells; cellbench stays exact."""
     from sklearn.neighbors import NearestNeighbors

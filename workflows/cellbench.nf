@@ -137,10 +137,10 @@ workflow CELLBENCH {
 
     // software versions of every process (the `versions` topic) as MultiQC's software_versions section
     def ch_versions = channel.topic('versions')
-        .map { process, tool, version -> [process.tokenize(':').last(), "    ${tool}: ${version}"] }
+        .map { proc, tool, version -> [proc.toString().tokenize(':').last(), "    ${tool}: ${version}".toString()] }
         .unique()
         .groupTuple(by: 0)
-        .map { process, lines -> "${process}:\n${lines.unique().sort().join('\n')}" }
+        .map { proc, lines -> "${proc}:\n${lines.unique().sort().join('\n')}".toString() }
         .mix(channel.of("Workflow:\n    cellbench: ${workflow.manifest.version}\n    Nextflow: ${workflow.nextflow.version}"))
         .collectFile(name: 'cellbench_software_mqc_versions.yml', newLine: true, sort: true)
 
@@ -151,7 +151,7 @@ workflow CELLBENCH {
             .concat(CELLBENCH_REPORT.out.multiqc_config)
             .collect()
         MULTIQC(
-            CELLBENCH_REPORT.out.mqc.flatten().mix(ch_versions).collect(),
+            CELLBENCH_REPORT.out.mqc.flatten().mix(ch_versions).collect(sort: { a, b -> a.name <=> b.name }),
             ch_multiqc_configs,
             multiqc_config,
             multiqc_logo,

@@ -1,9 +1,9 @@
 """The one place nearest neighbours and pairwise distances are computed.
 
-Everything here is exact euclidean geometry done with BLAS in row blocks: memory stays at a few
-`rows x n` blocks, never `n x n`, and blocks run in parallel on `threads` Python threads, each with
-single-threaded BLAS, over a partition that depends only on the data size. So results never depend
-on the thread count.
+Everything here is exact euclidean geometry done with BLAS in row blocks: memory stays at one
+`rows x n` block per thread, never `n x n`, and blocks run in parallel on as many Python threads as
+the BLAS may use (the CLI's --threads), each with single-threaded BLAS, over a partition that
+depends only on the data size. So results never depend on the thread count.
 
 - `knn` / `knn_blocks`: the k nearest neighbours of every cell, ordered by (distance, index), the
   cell itself first when `include_self`. Candidates come from a float32 GEMM with a proven error
@@ -16,7 +16,8 @@ on the thread count.
 - `umap_connectivities`: umap's `fuzzy_simplicial_set` (as called by `scanpy.pp.neighbors`),
   vectorised with the same arithmetic, without numba.
 - `scanpy_connectivities`: `scanpy.pp.neighbors(use_rep=..., n_neighbors=15)` end to end.
-- `squared_distance_blocks`: row blocks of squared distances, shared with the silhouette metrics.
+- `squared_distance_blocks`, `map_blocks`: float64 distance blocks and the deterministic block-parallel
+  map that the silhouette metrics also use.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-#: Memory for the blocks of pairwise distances in flight (all threads together), in bytes.
-DEFAULT_BLOCK_BYTES = 512 * 1024 * 1024
+#: Memory for one block of pairwise distances and its temporaries, in bytes; one block is in flight
+#: per thread. The partition into blocks depends only on the data size, never on the thread count.
+DEFAULT_BLOCK_BYTES = 128 * 1024 * 1024
 
 #: scanpy switches from exact (sklearn brute force) to approximate (pynndescent) search here.
 SCANPY_EXACT_LIMIT = 8192
@@ -56,13 +58,14 @@ def block_ranges(n: int, rows: int) -> list[tuple[int, int]]:
     return [(s, min(n, s + rows)) for s in range(0, n, rows)]
 
 
-def rows_per_block(n_cols: int, block_bytes: int, bytes_per_entry: int, workers: int) -> int:
-    """Rows per block so that `workers` blocks in flight stay within `block_bytes`.
+def rows_per_block(n_cols: int, block_bytes: int, bytes_per_entry: int) -> int:
+    """Rows per block so that one block stays within `block_bytes`.
 
     A multiple of 16 (at least 16): BLAS kernels treat a few leftover rows differently, and one-row
-    products go through gemv; with a fixed partition every run computes the same products.
+    products go through gemv; with a partition fixed by the data size, every run computes the same
+    products whatever the thread count.
     """
-    rows = block_bytes // max(1, workers * n_cols * bytes_per_entry)
+    rows = block_bytes // max(1, n_cols * bytes_per_entry)
     return int(max(16, (rows // 16) * 16))
 
 
@@ -116,8 +119,7 @@ def squared_distance_blocks(
     X = X - X.mean(axis=0)
     n = X.shape[0]
     sq = np.einsum("ij,ij->i", X, X)
-    workers = blas_threads() if workers is None else workers
-    step = rows_per_block(n, block_bytes, 8 * 2, workers)
+    step = rows_per_block(n, block_bytes, 8 * 2)
 
     def one(start, stop):
         block = X[start:stop] @ X.T
@@ -138,84 +140,176 @@ def squared_distance_blocks(
 # --------------------------------------------------------------------------------------------------
 
 
-def _order_candidates(rows, cols, d2, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """From candidate (row, col, d2) triples with >= k per row: the k smallest per row by (d2, col)."""
-    order = np.lexsort((cols, d2, rows))
-    rows, cols, d2 = rows[order], cols[order], d2[order]
+def _mask_nonzero(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.nonzero of a boolean (rows, padded) mask, scanning it as 8-byte words (8x fewer elements)."""
+    rows, padded = mask.shape
+    words = mask.view(np.uint64)
+    r, w = np.nonzero(words)
+    inner_r, inner_b = np.nonzero(mask.reshape(rows, padded // 8, 8)[r, w])
+    cols = w[inner_r] * 8 + inner_b
+    keep = cols < width
+    return r[inner_r][keep], cols[keep]
+
+
+def _padded(rows: np.ndarray, values: np.ndarray, n_rows: int, fill) -> tuple[np.ndarray, np.ndarray]:
+    """Row-grouped (rows sorted) values as a (n_rows, max count) array padded with `fill`; also positions."""
     counts = np.bincount(rows, minlength=n_rows)
     starts = np.zeros(n_rows, dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
-    take = starts[:, None] + np.arange(k)
-    return cols[take], d2[take]
+    pos = np.arange(rows.size) - starts[rows]
+    out = np.full((n_rows, max(1, int(counts.max(initial=0)))), fill, dtype=values.dtype)
+    out[rows, pos] = values
+    return out, pos
+
+
+def _order_candidates(rows, cols, d2, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """From candidate (row, col, d2), grouped by row with >= k per row: the k smallest by (d2, col)."""
+    order = np.lexsort((cols, rows))  # row-major, columns ascending (usually already so)
+    rows, cols, d2 = rows[order], cols[order], d2[order]
+    d2_pad, pos = _padded(rows, d2, n_rows, np.inf)
+    col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
+    col_pad[rows, pos] = cols
+    best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # stable: ties keep column order
+    return np.take_along_axis(col_pad, best, axis=1), np.take_along_axis(d2_pad, best, axis=1)
 
 
 class _ExactKnn:
-    """Exact kNN by blocks: float32 GEMM candidates within a rounding-error margin, float64 check."""
+    """Exact kNN by blocks: float32 GEMM candidates within a rounding-error margin, float64 check.
 
-    def __init__(self, X: np.ndarray, k: int, include_self: bool):
+    With A_ij = -2 x_i.y_j + |y_j|^2 from one float32 GEMM on centred data, the true squared
+    distance minus |x_i|^2 lies within +-g (|x_i|^2 + |y_j|^2) of A_ij (g bounds input rounding,
+    the d-term dot product and the additions, with a factor 2 to spare). A strided sample of the
+    columns gives an upper bound of each row's k-th smallest upper bound; every column whose lower
+    bound is below it is a candidate; the k-th smallest upper bound among candidates tightens the
+    cut. The survivors are recomputed exactly as sum((x - y)^2) in float64 and sorted; when only
+    the neighbour set is wanted, only survivors whose interval overlaps the k-th boundary are.
+    """
+
+    def __init__(self, X: np.ndarray, k: int, include_self: bool, return_distance: bool = True):
         self.X = X
         self.k = k
         self.include_self = include_self
+        self.return_distance = return_distance
         self.n, self.d = X.shape
-        centred = X - X.mean(axis=0)
-        self.centred = centred
-        self.c32 = centred.astype(np.float32)
-        self.sq32 = np.einsum("ij,ij->i", self.c32.astype(np.float64), self.c32.astype(np.float64))
-        self.sq64 = np.einsum("ij,ij->i", centred, centred)
-        # |computed - true| squared distance <= gamma * (|x_i|^2 + |x_j|^2): input rounding to float32,
-        # the dot product (d terms), the norms and two additions, with a factor 2 to spare.
-        self.gamma32 = (4 * self.d + 64) * _EPS32
-        self.gamma64 = (4 * self.d + 64) * _EPS64
+        self.centred = X - X.mean(axis=0)
+        c32 = self.centred.astype(np.float32)
+        self.c32 = c32
+        self.m2 = -2.0 * c32  # exact scaling
+        sq = np.einsum("ij,ij->i", c32.astype(np.float64), c32.astype(np.float64))
+        self.sq = sq
+        self.gamma = (4 * self.d + 64) * _EPS32
+        self.col_lo = ((1 - self.gamma) * sq).astype(np.float32)
+        self.col_hi = ((1 + self.gamma) * sq).astype(np.float32)
+        self.col_gap = (self.col_hi.astype(np.float64) - self.col_lo).astype(np.float32)
+        self.slack = 2 * self.gamma * sq
+        # sample size balancing the sample's partition against the candidates it lets through
+        sample = int(min(self.n, max(2048, 8 * k, np.sqrt(64.0 * k * self.n))))
+        stride = max(1, self.n // sample)
+        self.stride = stride if -(-self.n // stride) >= k else 1
+        self.width8 = -(-self.n // 8) * 8
 
-    def block(self, start: int, stop: int) -> tuple[int, int, np.ndarray, np.ndarray]:
-        idx, d2 = self._candidates(start, stop, use32=True)
-        if idx is None:  # too many near-ties for float32 to separate: do the block in float64
-            idx, d2 = self._candidates(start, stop, use32=False)
+    def block(self, start: int, stop: int) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+        found = self._candidates32(start, stop)
+        if found is None:  # degenerate block (masses of near-ties): plain float64 selection
+            r, cols = self._candidates64(start, stop)
+            idx, d2 = self._exact(start, stop - start, r, cols)
+        elif self.return_distance:
+            idx, d2 = self._exact(start, stop - start, found[0], found[1])
+        else:
+            return start, stop, self._exact_set(start, stop - start, *found), None
         dist = np.sqrt(d2)
         if self.include_self:
             dist[:, 0] = 0.0
         return start, stop, idx, dist
 
-    def _candidates(self, start: int, stop: int, use32: bool):
-        k, c = self.k, stop - start
-        if use32:
-            A = self.c32[start:stop] @ self.c32.T
-            sq, gamma, dtype = self.sq32, self.gamma32, np.float32
-        else:
-            A = self.centred[start:stop] @ self.centred.T
-            sq, gamma, dtype = self.sq64, self.gamma64, np.float64
-        A *= -2
-        A += sq[start:stop, None].astype(dtype)
-        A += sq[None, :].astype(dtype)
-        margin_col = (gamma * sq).astype(dtype)
-        margin_row = gamma * sq[start:stop]
+    def _self_value(self):
+        return -np.inf if self.include_self else np.inf
+
+    def _candidates32(self, start: int, stop: int):
+        """Survivors (rows, cols) and their bounds (lower, upper) on d2 - |x_i|^2, or None."""
+        k, c, n, stride = self.k, stop - start, self.n, self.stride
         rows = np.arange(c)
-        # upper bound of the true value: A + margin; its k-th smallest bounds the true k-th distance
-        A += margin_col[None, :]
-        A[rows, rows + start] = -np.inf if self.include_self else np.inf
-        kth = np.partition(A, k - 1, axis=1)[:, k - 1].astype(np.float64) + margin_row
-        # lower bound of the true value: A - margin; anything below the bound may be a neighbour
-        A -= 2 * margin_col[None, :]
-        r, cols = np.nonzero(A <= (kth + 2 * margin_row)[:, None].astype(dtype))
-        if use32 and r.size > 4 * c * (k + 16):
-            return None, None
+        selfcol = rows + start
+        A = self.c32[start:stop] @ self.m2.T  # -2 x.y, float32 (c, n)
+        # 1. upper bound of the k-th smallest from a strided column sample
+        sub = A[:, ::stride] + self.col_hi[::stride]
+        on_grid = selfcol % stride == 0
+        sub[rows[on_grid], selfcol[on_grid] // stride] = self._self_value()
+        cut = np.partition(sub, k - 1, axis=1)[:, k - 1].astype(np.float64) + self.slack[start:stop]
+        # 2. candidates: lower bound below the cut
+        A += self.col_lo
+        mask = np.zeros((c, self.width8), dtype=bool)
+        np.less_equal(A, cut[:, None].astype(np.float32), out=mask[:, :n])
+        mask[rows, selfcol] = self.include_self
+        r, cols = _mask_nonzero(mask, n)
+        if r.size > 64 * c * (k + 16):
+            return None
+        # 3. tighten: k-th smallest upper bound among the candidates
+        low = A[r, cols]
+        upper = low + self.col_gap[cols]
+        is_self = cols == start + r
+        upper[is_self] = self._self_value()
+        upper_pad, _ = _padded(r, upper, c, np.float32(np.inf))
+        kth = np.partition(upper_pad, k - 1, axis=1)[:, k - 1].astype(np.float64) + self.slack[start:stop]
+        keep = (low <= kth[r].astype(np.float32)) | is_self
+        if not self.include_self:
+            keep &= ~is_self
+        r, cols, low, upper = r[keep], cols[keep], low[keep], upper[keep]
+        half = 0.5 * self.slack[start + r]
+        lower_b = low.astype(np.float64) - half
+        upper_b = upper.astype(np.float64) + half
+        if self.include_self:
+            lower_b[cols == start + r] = -np.inf
+        return r, cols, lower_b, upper_b
+
+    def _candidates64(self, start: int, stop: int):
+        k, c = self.k, stop - start
+        rows = np.arange(c)
+        A = self.centred[start:stop] @ self.centred.T
+        A *= -2
+        A += self.sq[None, :]
+        A[rows, rows + start] = self._self_value()
+        kth = np.partition(A, k - 1, axis=1)[:, k - 1]
+        gamma = (4 * self.d + 64) * _EPS64
+        margin = 2 * gamma * (self.sq[start:stop, None] + self.sq[None, :])
+        return np.nonzero(A - margin <= kth[:, None] + 2 * gamma * self.sq[start:stop, None])
+
+    def _exact_d2(self, start: int, r: np.ndarray, cols: np.ndarray) -> np.ndarray:
         diff = self.X[start + r] - self.X[cols]
         d2 = np.einsum("ij,ij->i", diff, diff)
-        self_pairs = cols == start + r
-        if self.include_self:
-            d2[self_pairs] = -1.0  # the cell itself first, even before exact duplicates
-        else:
-            d2[self_pairs] = np.inf
-        idx, d2 = _order_candidates(r, cols, d2, c, k)
+        d2[cols == start + r] = -1.0 if self.include_self else np.inf  # the cell itself first
+        return d2
+
+    def _exact(self, start: int, c: int, r: np.ndarray, cols: np.ndarray):
+        idx, d2 = _order_candidates(r, cols, self._exact_d2(start, r, cols), c, self.k)
         return idx, np.maximum(d2, 0.0)
 
+    def _exact_set(self, start, c, r, cols, lower, upper) -> np.ndarray:
+        """The k nearest as a set (ascending index), computing exact distances only where bounds overlap."""
+        k = self.k
+        low_pad, pos = _padded(r, lower, c, np.inf)
+        up_pad, _ = _padded(r, upper, c, np.inf)
+        # j is surely in if fewer than k others may be closer; surely out if k others surely are
+        below = (low_pad[:, None, :] < up_pad[:, :, None]).sum(axis=2) - (low_pad < up_pad)
+        beaten = (up_pad[:, None, :] < low_pad[:, :, None]).sum(axis=2)
+        valid = np.isfinite(up_pad) | (low_pad == -np.inf)
+        sure_in = valid & (below <= k - 1)
+        unsure = valid & ~sure_in & (beaten < k)
+        col_pad = np.full(low_pad.shape, -1, dtype=np.int64)
+        col_pad[r, pos] = cols
+        d2 = np.full(low_pad.shape, np.inf)
+        ur, upos = np.nonzero(unsure)
+        d2[ur, upos] = self._exact_d2(start, ur, col_pad[ur, upos])
+        d2[sure_in] = -np.inf  # taken first
+        best = np.lexsort((col_pad, d2), axis=1)[:, :k]
+        return np.sort(np.take_along_axis(col_pad, best, axis=1), axis=1)
 
-def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None):
-    impl = _ExactKnn(X, k, include_self)
-    workers = blas_threads() if workers is None else workers
-    # per entry: the float32 block and its partitioned copy, plus the candidates' float64 check
-    step = rows_per_block(X.shape[0], block_bytes, 4 * 3, workers)
-    step = min(step, max(16, (block_bytes // max(1, workers * (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
+
+def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None, return_distance=True):
+    impl = _ExactKnn(X, k, include_self, return_distance)
+    # per entry: the float32 block and the boolean mask; candidates are a few per row
+    step = rows_per_block(X.shape[0], block_bytes, 4 + 1)
+    step = min(step, max(16, (block_bytes // max(1, (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
     yield from map_blocks(impl.block, block_ranges(X.shape[0], step), workers)
 
 
@@ -244,24 +338,28 @@ def knn(
     k: int,
     *,
     include_self: bool = True,
+    return_distance: bool = True,
     backend: str = "exact",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     workers: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The k nearest neighbours (euclidean) of every row of X among the rows of X.
 
     Returns (indices int64 (n, k), distances float64 (n, k)), each row ordered by distance, ties by
     index. With `include_self` the cell itself is column 0 with distance 0 (and counts towards k),
     even when other cells coincide with it; without, the cell never appears in its own row.
-    `workers` threads (default: the BLAS thread limit) never change the result.
+    With `return_distance=False` only the neighbour *sets* are computed (faster for large k): each
+    row in ascending index order, distances None. `workers` threads (default: the BLAS thread
+    limit) never change the result.
     """
-    X = _as_float64(X)
-    _check_k(X.shape[0], k, include_self)
-    try:
-        impl = KNN_BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown kNN backend {backend!r} (known: {', '.join(KNN_BACKENDS)})") from None
-    return impl(X, k, include_self, block_bytes, workers)
+    indices = np.empty((np.shape(X)[0], k), dtype=np.int64)
+    distances = np.empty((np.shape(X)[0], k)) if return_distance else None
+    for start, stop, idx, dist in knn_blocks(X, k, include_self=include_self, return_distance=return_distance,
+                                             backend=backend, block_bytes=block_bytes, workers=workers):
+        indices[start:stop] = idx
+        if return_distance:
+            distances[start:stop] = dist
+    return indices, distances
 
 
 def knn_blocks(
@@ -269,20 +367,26 @@ def knn_blocks(
     k: int,
     *,
     include_self: bool = True,
+    return_distance: bool = True,
     backend: str = "exact",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     workers: int | None = None,
-) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
     """`knn` as a stream of (start, stop, indices, distances) row blocks, for callers that reduce
     each cell's neighbourhood at once (entropy with k = 200) and need not hold all n x k indices."""
     X = _as_float64(X)
     _check_k(X.shape[0], k, include_self)
     if backend == "exact":
-        yield from _exact_knn_blocks(X, k, include_self, block_bytes, workers)
-    else:
-        indices, distances = knn(X, k, include_self=include_self, backend=backend, block_bytes=block_bytes,
-                                 workers=workers)
-        yield 0, X.shape[0], indices, distances
+        yield from _exact_knn_blocks(X, k, include_self, block_bytes, workers, return_distance)
+        return
+    try:
+        impl = KNN_BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown kNN backend {backend!r} (known: {', '.join(KNN_BACKENDS)})") from None
+    indices, distances = impl(X, k, include_self, block_bytes, workers)
+    if not return_distance:
+        indices, distances = np.sort(indices, axis=1), None
+    yield 0, X.shape[0], indices, distances
 
 
 # --------------------------------------------------------------------------------------------------

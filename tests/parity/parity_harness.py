@@ -125,6 +125,7 @@ def job_specs(cache: Path) -> list[dict]:
 
 
 _ENV_KEY: dict = {}
+RUNS: list[dict] = []  # timing of every run_jobs call in this session (printed by conftest)
 
 
 def _key(job: dict) -> str:
@@ -190,6 +191,7 @@ def run_jobs(python: Path, venv_record: dict, venv: Path, jobs: list[dict]) -> t
             path.write_text(json.dumps(out[job["id"]], sort_keys=True))
             answers[job["id"]] = out[job["id"]]
     timing["job_seconds"] = {k: v.get("seconds") for k, v in answers.items()}
+    RUNS.append(timing)
     return answers, timing
 
 

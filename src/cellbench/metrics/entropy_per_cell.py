@@ -29,7 +29,8 @@ def entropy_per_cell_values(
     k = min(k, n)
     out = np.empty(n)
     norm = np.log(n_batches) if n_batches > 1 else np.nan
-    for start, stop, idx, _ in knn_blocks(X, k, include_self=True, backend=backend, block_bytes=block_bytes):
+    blocks = knn_blocks(X, k, include_self=True, return_distance=False, backend=backend, block_bytes=block_bytes)
+    for start, stop, idx, _ in blocks:
         rows = stop - start
         flat = (np.arange(rows)[:, None] * n_batches + codes[idx]).ravel()
         p = np.bincount(flat, minlength=rows * n_batches).reshape(rows, n_batches) / k

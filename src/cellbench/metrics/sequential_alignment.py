@@ -39,6 +39,24 @@ def mean_neighbor_time_distance(X, t: np.ndarray, k_values: np.ndarray) -> float
     return float(np.mean(per_cell))
 
 
+def _distinct_draws(rng: np.random.Generator, n_rows: int, population: int, k: int) -> np.ndarray:
+    """n_rows independent uniform k-subsets of range(population), one per row.
+
+    k iid draws with any repeated row redrawn is exactly uniform over k-subsets; when k is a large
+    share of the population, redraws get frequent and each row is drawn without replacement instead.
+    """
+    if k * 4 > population:
+        return np.stack([rng.choice(population, size=k, replace=False) for _ in range(n_rows)])
+    out = rng.integers(0, population, size=(n_rows, k))
+    todo = np.arange(n_rows)
+    while True:
+        s = np.sort(out[todo], axis=1)
+        todo = todo[(s[:, 1:] == s[:, :-1]).any(axis=1)]
+        if todo.size == 0:
+            return out
+        out[todo] = rng.integers(0, population, size=(todo.size, k))
+
+
 def random_baseline(t: np.ndarray, k: int, seed: int) -> float:
     """B: expected D for k random other cells, from min(10000, 10 n) seeded draws."""
     n = len(t)
@@ -48,16 +66,12 @@ def random_baseline(t: np.ndarray, k: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     n_samples = min(10000, n * 10)
     cells = rng.integers(0, n, size=n_samples)
-    diffs = np.empty(n_samples)
-    everyone = np.arange(n)
-    for s, i in enumerate(cells):
-        if k == n - 1:
-            others = np.delete(everyone, i)
-        else:
-            choices = rng.choice(n - 1, size=k, replace=False)
-            others = choices + (choices >= i)
-        diffs[s] = np.mean(np.abs(t[i] - t[others]))
-    return float(np.mean(diffs))
+    if k == n - 1:  # every other cell: the exact mean for each drawn cell
+        total = np.abs(t[:, None] - t[None, :]).sum(axis=1) / (n - 1)
+        return float(np.mean(total[cells]))
+    choices = _distinct_draws(rng, n_samples, n - 1, k)
+    others = choices + (choices >= cells[:, None])  # skip the drawn cell itself
+    return float(np.mean(np.abs(t[cells][:, None] - t[others]).mean(axis=1)))
 
 
 def sequential_alignment(

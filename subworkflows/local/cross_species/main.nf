@@ -12,7 +12,7 @@ include { CELLBENCH_CROSS_SPECIES_LABEL       } from '../../../modules/local/cel
 // [ meta, h5ad, embedding or [] ] of one representation per species -> one group tuple, species in
 // name order (a fixed order keeps task hashes, and so -resume, stable)
 def speciesGroup(key, metas, h5ads, embeddings) {
-    def order = (0..<metas.size()).sort { i -> metas[i].organism }
+    def order = (0..<metas.size()).toList().sort { i -> metas[i].organism }
     def ms = order.collect { i -> metas[i] }
     def species = ms.collect { m -> m.organism }
     def where = "species_group '${key[0]}', model '${key[1]}'"

@@ -39,7 +39,7 @@ workflow LABEL_PREDICTION {
     def ch_merge = CELLBENCH_LABEL_FOLD.out.result
         .map { meta, json -> [groupKey(meta.findAll { k, _v -> !(k in ['fold', 'classifier']) }, n_units), json] }
         .groupTuple()
-        .map { key, jsons -> [key.getGroupTarget(), jsons.sort { f -> f.name }] }
+        .map { key, jsons -> [key.getGroupTarget(), jsons.sort(false) { f -> f.name }] }
 
     CELLBENCH_LABEL_MERGE(ch_merge)
 

@@ -50,7 +50,7 @@ def checkExists(path, String where) {
 
 // datasets samplesheet -> list of [ meta, h5ad ]; meta has id, organism, tasks (list) and the keys
 def readDatasets(input, catalogPath) {
-    def schema = "${projectDir}/assets/schema_datasets.json"
+    def schema = "${projectDir}/assets/schema_datasets.json".toString()
     def catalog = [:]
     if (catalogPath) {
         catalog = samplesheetToList(catalogPath, schema)
@@ -103,7 +103,7 @@ def readDatasets(input, catalogPath) {
 // models samplesheet -> list of [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
 def readModels(input, datasets) {
     def sheet = file(input, checkIfExists: true)
-    def rows = samplesheetToList(sheet, "${projectDir}/assets/schema_models.json").collect { row -> cleanRow(row) }
+    def rows = samplesheetToList(sheet, "${projectDir}/assets/schema_models.json".toString()).collect { row -> cleanRow(row) }
     def byId = datasets.collectEntries { meta, _h5ad -> [(meta.id): meta] }
     def reserved = baselineNames().values()
     return rows.withIndex().collect { r, i ->

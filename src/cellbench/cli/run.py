@@ -1,0 +1,176 @@
+"""`cellbench run`: a whole small benchmark of one dataset in one process, without Nextflow.
+
+It calls the same click commands the pipeline's processes run (baseline, clustering, embedding,
+integration, sequential, label-prediction, then report) in this process, so its result files are
+the same bytes as the pipeline's (apart from wall time), and adds no science of its own.
+"""
+
+import click
+
+
+def _split_csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _named_embedding(value: str) -> tuple[str, str]:
+    """NAME=PATH, or PATH (named by the file's stem)."""
+    from pathlib import Path
+
+    if "=" in value:
+        name, path = value.split("=", 1)
+        return name, path
+    return Path(value).stem, value
+
+
+@click.command(
+    "run",
+    help="Run a whole small benchmark of one dataset in this process: the PCA baseline (from raw counts), "
+    "then every task the given obs columns allow, for every representation (each --obsm-key, each "
+    "--embedding, and the baselines) and every seed: clustering and embedding (--label-key), integration "
+    "(--label-key and --batch-key), label prediction (--label-key; also on the raw expression), sequential "
+    "(--time-key). Writes OUTDIR/results/<task>/<dataset>__<model>__seed<S>.json (the same files as the "
+    "pipeline), OUTDIR/report/ (aggregate.tsv/.parquet, comparison.tsv, plots, MultiQC report), and prints "
+    "a summary table of the headline metrics on stdout. Progress goes to stderr.\n\n"
+    "Example: cellbench run --input tests/data/pbmc68k_reduced.h5ad --label-key bulk_labels --batch-key phase "
+    "--obsm-key X_pca --obsm-key X_umap --counts-layer counts --outdir demo_results",
+)
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="The dataset (.h5ad) with obs columns and, for the baselines, raw counts.")
+@click.option("--dataset-name", default=None, help="Name of the dataset in results [default: file stem].")
+@click.option("--obsm-key", "obsm_keys", multiple=True, help="A representation stored in obsm (repeatable).")
+@click.option("--embedding", "embeddings", multiple=True,
+              help="A separate representation file, NAME=PATH or PATH (.h5ad by cell id, or .npy); repeatable.")
+@click.option("--label-key", default=None, help="obs column with cell-type labels.")
+@click.option("--batch-key", default=None, help="obs column with batches (integration task).")
+@click.option("--time-key", default=None, help="obs column with time points (sequential task).")
+@click.option("--time-order", default=None, help="Comma-separated order of non-numeric time labels.")
+@click.option("--counts-layer", default=None,
+              help="Layer with raw counts for the baselines [default: X when it holds counts].")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="Score the PCA and raw-expression baselines beside the representations.")
+@click.option("--tasks", "tasks_csv", default=None,
+              help="Comma-separated subset of clustering,embedding,integration,label_prediction,sequential.")
+@click.option("--seeds", default="42", show_default=True, help="Comma-separated seeds; every unit runs once per seed.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS and rf.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.pass_context
+def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, batch_key, time_key, time_order,
+            counts_layer, baselines, tasks_csv, seeds, threads, report, outdir):
+    import logging
+    import time
+    from pathlib import Path
+
+    from cellbench.cli import LazyGroup
+    from cellbench.cli._options import default_dataset_name
+    from cellbench.errors import InputError
+    from cellbench.io.dataset import read_h5ad
+
+    log = logging.getLogger("cellbench")
+    group = LazyGroup()
+    outdir = Path(outdir)
+    dataset = default_dataset_name(input_path, dataset_name)
+    try:
+        seed_list = [int(s) for s in _split_csv(seeds)]
+    except ValueError:
+        raise click.BadParameter(f"'{seeds}' is not a comma-separated list of integers", param_hint="--seeds") from None
+    if not seed_list:
+        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+
+    # Which tasks the given columns allow, and which the user asked for.
+    possible = {
+        "clustering": label_key is not None,
+        "embedding": label_key is not None,
+        "integration": label_key is not None and batch_key is not None,
+        "label_prediction": label_key is not None,
+        "sequential": time_key is not None,
+    }
+    wanted = _split_csv(tasks_csv) or [t for t, ok in possible.items() if ok]
+    for t in wanted:
+        if t not in possible:
+            raise click.BadParameter(f"unknown task '{t}' (choose from {', '.join(possible)})", param_hint="--tasks")
+        if not possible[t]:
+            raise click.BadParameter(f"task '{t}' needs more obs columns (see --help)", param_hint="--tasks")
+    if not wanted:
+        raise click.UsageError("no task to run: give at least --label-key or --time-key")
+
+    # Representations: (model name, command options). Checked up front so typos fail before any work.
+    adata = read_h5ad(input_path)
+    reps: list[tuple[str, dict]] = [(key, {"obsm_key": key}) for key in obsm_keys]
+    for value in embeddings:
+        name, path = _named_embedding(value)
+        reps.append((name, {"embedding": path}))
+    counts = None
+    if baselines:
+        from cellbench.baselines import expression_matrix, looks_like_counts
+
+        if counts_layer is not None and counts_layer not in adata.layers:
+            raise InputError(f"{input_path}: layer '{counts_layer}' not found (layers: "
+                             f"{', '.join(adata.layers.keys()) or 'none'})")
+        if counts_layer is not None or looks_like_counts(expression_matrix(adata, None)):
+            counts = {"layer": counts_layer}
+        else:
+            log.warning("%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)
+    if not reps and counts is None:
+        raise click.UsageError("no representation: give --obsm-key or --embedding, or raw counts for the baselines")
+    del adata
+
+    def invoke(name: str, **kwargs):
+        # click fills in the defaults of the options not given, as on the command line
+        ctx.invoke(group.get_command(ctx, name), **kwargs)
+
+    if counts is not None:
+        pca_path = outdir / "baselines" / f"{dataset}__pca.h5ad"
+        log.info("baseline: PCA of %s", input_path)
+        invoke("baseline", input_path=input_path, method="pca", layer=counts["layer"], seed=seed_list[0],
+               threads=threads, output=str(pca_path))
+        reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca"}))
+
+    task_options = {
+        "clustering": {"label_key": label_key},
+        "embedding": {"label_key": label_key},
+        "integration": {"label_key": label_key, "batch_key": batch_key},
+        "label_prediction": {"label_key": label_key},
+        "sequential": {"time_key": time_key, "time_order": time_order},
+    }
+    units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps]
+    if counts is not None and "label_prediction" in wanted:
+        units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
+    written = []
+    for i, (task, model, opts, seed) in enumerate(units, 1):
+        out = outdir / "results" / task / f"{dataset}__{model}__seed{seed}.json"
+        start = time.perf_counter()
+        invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
+               threads=threads, output=str(out), **opts, **task_options[task])
+        log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
+        written.append(out)
+
+    _print_summary(written)
+    if report:
+        invoke("report", results=(str(outdir / "results"),), outdir=str(outdir / "report"))
+    click.echo(f"results: {outdir / 'results'}" + (f"; report: {outdir / 'report'}" if report else ""), err=True)
+
+
+def _print_summary(paths) -> None:
+    """Headline metrics (params {} or the MEAN classifier row) as a model x metric table on stdout."""
+    from collections import defaultdict
+
+    from cellbench.io.results import read_result
+
+    values = defaultdict(list)
+    for path in paths:
+        result = read_result(path)
+        for m in result.metrics:
+            headline = not m.params or str(m.params.get("classifier", "")).startswith("MEAN")
+            if headline and m.value is not None:
+                values[(result.model, m.metric_type)].append(m.value)
+    models = sorted({k[0] for k in values})
+    metrics = sorted({k[1] for k in values})
+    width = max([len(m) for m in metrics] + [6])
+    click.echo(" " * width + "".join(f"{m:>16}" for m in models))
+    for metric in metrics:
+        cells = []
+        for model in models:
+            v = values.get((model, metric))
+            cells.append(f"{sum(v) / len(v):>16.4f}" if v else f"{'-':>16}")
+        click.echo(f"{metric:<{width}}" + "".join(cells))
