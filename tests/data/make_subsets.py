@@ -9,6 +9,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
 out = Path(__file__).resolve().parent
@@ -27,8 +28,6 @@ pbmc.uns = {k: v for k, v in pbmc.uns.items() if k in ("bulk_labels_colors",)}
 pbmc.obsp = {}
 # A `counts` layer rebuilt from the log-normalised .raw (the carrier ships no counts):
 # rint(expm1(raw.X) * n_counts / 1e4), over the 765 genes of X; used by the PCA and raw-expression baselines.
-import scipy.sparse as sp  # noqa: E402
-
 raw = pbmc.raw[:, pbmc.var_names].X
 raw = raw.toarray() if sp.issparse(raw) else np.asarray(raw)
 counts = np.rint(np.expm1(raw) * pbmc.obs["n_counts"].to_numpy()[:, None] / 1e4).astype(np.float32)

@@ -34,7 +34,7 @@ def read_h5ad(path: str | os.PathLike, backed: bool = False):
             raise InputError(f"{path}: not an h5ad file (no HDF5 signature)")
     try:
         return ad.read_h5ad(path, backed="r" if backed else None)
-    except Exception as exc:  # anndata raises many kinds; the user needs the file name and the reason
+    except Exception as exc:  # noqa: BLE001 - anndata raises many kinds; the user needs the file and the reason
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable h5ad file ({reason})") from None
 

@@ -96,7 +96,7 @@ def load_representation(adata, dataset_path: str | os.PathLike, spec: Representa
     if path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - numpy raises several kinds for a bad .npy
             raise InputError(f"{path}: not a readable .npy file ({exc})") from None
         arr = to_dense_float(arr, path, dtype)
         if arr.shape[0] != adata.n_obs:

@@ -30,13 +30,17 @@ def adaptive_k_values(X, base_k: int) -> np.ndarray:
 
 def mean_neighbor_time_distance(X, t: np.ndarray, k_values: np.ndarray) -> float:
     """D: mean over cells of the mean |t_i - t_j| over each cell's k_i nearest other cells."""
+    return float(np.mean(neighbor_time_distances(X, t, k_values)))
+
+
+def neighbor_time_distances(X, t: np.ndarray, k_values: np.ndarray) -> np.ndarray:
+    """d_i: per cell, the mean |t_i - t_j| over its k_i nearest other cells (D is their mean)."""
     max_k = int(k_values.max())
     idx, _ = knn(X, max_k + 1, include_self=True)
     neighbors = idx[:, 1:]
     diffs = np.abs(t[:, None] - t[neighbors])
     used = np.arange(max_k)[None, :] < k_values[:, None]
-    per_cell = np.where(used, diffs, 0.0).sum(axis=1) / k_values
-    return float(np.mean(per_cell))
+    return np.where(used, diffs, 0.0).sum(axis=1) / k_values
 
 
 def _distinct_draws(rng: np.random.Generator, n_rows: int, population: int, k: int) -> np.ndarray:
@@ -78,6 +82,17 @@ def sequential_alignment(
     X, t, k: int = 15, normalize: bool = True, adaptive_k: bool = False, seed: int = 42
 ) -> float:
     """Sequential alignment of X along numeric time labels t (1 = neighbours share time points)."""
+    return sequential_alignment_values(X, t, k, normalize, adaptive_k, seed)[0]
+
+
+def sequential_alignment_values(
+    X, t, k: int = 15, normalize: bool = True, adaptive_k: bool = False, seed: int = 42
+) -> tuple[float, np.ndarray | None, float | None]:
+    """(score, per-cell d_i, B): the score as `sequential_alignment`, plus what it is a function of.
+
+    The score is clip(1 - mean(d_i) / B, 0, 1) when normalised (else mean(d_i), and B is None);
+    d_i is None where the score does not come from the neighbours (a single time point, or B = 0).
+    """
     X = np.asarray(X, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     n = X.shape[0]
@@ -88,12 +103,13 @@ def sequential_alignment(
     if n < k + 1:
         raise ValueError(f"need at least {k + 1} cells for k={k}, got {n}")
     if len(np.unique(t)) == 1:
-        return 1.0 if normalize else 0.0
+        return (1.0 if normalize else 0.0), None, None
     k_values = adaptive_k_values(X, k) if adaptive_k else np.full(n, k)
-    D = mean_neighbor_time_distance(X, t, k_values)
+    d = neighbor_time_distances(X, t, k_values)
+    D = float(np.mean(d))
     if not normalize:
-        return D
+        return D, d, None
     B = random_baseline(t, k, seed)
     if B > 0:
-        return float(np.clip(1 - D / B, 0, 1))
-    return 1.0
+        return float(np.clip(1 - D / B, 0, 1)), d, B
+    return 1.0, None, B

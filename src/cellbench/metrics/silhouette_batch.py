@@ -17,16 +17,20 @@ from cellbench.neighbors import DEFAULT_BLOCK_BYTES
 log = logging.getLogger("cellbench")
 
 
-def silhouette_batch(
+def silhouette_batch_values(
     X, labels, batch, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
-) -> float:
-    """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies."""
+) -> list[tuple[str, np.ndarray]]:
+    """Per scored label group (sorted): its cells' 1 - |silhouette w.r.t. batch| (or |s| unrescaled).
+
+    Groups with a single batch, or with as many batches as cells, are skipped; kept so tasks can
+    bootstrap the per-cell scores without computing the silhouettes twice.
+    """
     X = np.asarray(X)
     labels = np.asarray(labels)
     batch = np.asarray(batch)
     if not (X.shape[0] == labels.shape[0] == batch.shape[0]):
         raise ValueError("X, labels and batch must have the same number of cells")
-    group_means = []
+    groups = []
     for group in np.unique(labels):
         mask = labels == group
         batch_subset = batch[mask]
@@ -36,8 +40,21 @@ def silhouette_batch(
         s = np.abs(silhouette_samples(X[mask], batch_subset, block_bytes))
         if rescale:
             s = 1.0 - s
-        group_means.append(float(np.mean(s)))
+        groups.append((group, s))
+    return groups
+
+
+def silhouette_batch_score(groups: list[tuple[str, np.ndarray]]) -> float:
+    """Mean over groups of the group's mean score (from `silhouette_batch_values`); NaN without groups."""
+    group_means = [float(np.mean(s)) for _, s in groups]
     if not group_means:
         log.warning("batch silhouette undefined: no label group has cells from more than one batch")
         return float("nan")
     return float(np.mean(group_means))
+
+
+def silhouette_batch(
+    X, labels, batch, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> float:
+    """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies."""
+    return silhouette_batch_score(silhouette_batch_values(X, labels, batch, rescale, block_bytes))

@@ -96,5 +96,10 @@ def silhouette_samples(X, labels, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np.
 
 def silhouette_label(X, labels, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES) -> float:
     """Mean silhouette width of X with respect to labels; rescaled to [0, 1] as (ASW + 1) / 2."""
-    asw = float(np.mean(silhouette_samples(X, labels, block_bytes)))
+    return silhouette_label_score(silhouette_samples(X, labels, block_bytes), rescale)
+
+
+def silhouette_label_score(samples: np.ndarray, rescale: bool = True) -> float:
+    """The silhouette score from per-cell widths (tasks keep the widths for their bootstrap interval)."""
+    asw = float(np.mean(samples))
     return (asw + 1.0) / 2.0 if rescale else asw

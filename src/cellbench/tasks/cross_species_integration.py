@@ -16,6 +16,7 @@ import numpy as np
 from cellbench.errors import InputError
 from cellbench.metrics.entropy_per_cell import DEFAULT_K
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT
 from cellbench.tasks.integration import integration_metrics
 
 
@@ -48,8 +49,15 @@ def stack_species(embeddings: Sequence, labels: Sequence, species: Sequence[str]
 
 
 def cross_species_integration(
-    embeddings: Sequence, labels: Sequence, species: Sequence[str], *, k: int = DEFAULT_K
+    embeddings: Sequence,
+    labels: Sequence,
+    species: Sequence[str],
+    *,
+    k: int = DEFAULT_K,
+    seed: int = 42,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> list[MetricResult]:
-    """`entropy_per_cell` and `batch_silhouette` of the stacked per-species embeddings (params {})."""
+    """`entropy_per_cell` and `batch_silhouette` of the stacked per-species embeddings (params {}),
+    with per-cell bootstrap intervals (n_boot > 0) as in the integration task."""
     X, stacked_labels, batch = stack_species(embeddings, labels, species)
-    return integration_metrics(X, stacked_labels, batch, k=k)
+    return integration_metrics(X, stacked_labels, batch, k=k, seed=seed, n_boot=n_boot)

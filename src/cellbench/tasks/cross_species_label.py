@@ -37,6 +37,7 @@ import numpy as np
 from cellbench.errors import InputError
 from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
 CLASSIFIERS = ("lr", "knn", "rf")  # the reference's order
 MEAN_NAME = "MEAN(lr,knn,rf)"  # the reference writes this literally, whatever classifiers ran
@@ -264,8 +265,16 @@ def across_species_rows(
     return rows, info
 
 
-def rows_to_metrics(rows: list[dict], train_species: str, test_species: str, classifiers) -> list[MetricResult]:
-    """The reference's results for one pair: means over all rows, then per classifier."""
+def rows_to_metrics(
+    rows: list[dict], train_species: str, test_species: str, classifiers, *, seed: int = 42,
+    n_boot: int = DEFAULT_N_BOOT,
+) -> list[MetricResult]:
+    """The reference's results for one pair: means over all rows, then per classifier.
+
+    Cross-validated (same species) means carry a bootstrap interval over folds (n_boot > 0), each
+    fold resampled whole with all its classifiers' rows; across species there is one fit per
+    classifier and nothing to resample.
+    """
     cv = train_species == test_species
     prefix = "mean_fold_" if cv else ""
     out = []
@@ -275,7 +284,11 @@ def rows_to_metrics(rows: list[dict], train_species: str, test_species: str, cla
         for score in SCORES:
             values = [r[score] for r in group]
             value = nan_mean(values) if (cv or name == MEAN_NAME) else values[0]
-            out.append(MetricResult(metric_type=prefix + score, value=value, params=dict(params)))
+            ci = None
+            if cv:
+                folds = [r["fold"] for r in group]
+                ci = metric_ci(values, clusters=folds, unit="folds", seed=seed, n_boot=n_boot)
+            out.append(MetricResult(metric_type=prefix + score, value=value, params=dict(params), ci=ci))
     return out
 
 
@@ -295,6 +308,7 @@ def species_pair_metrics(
     seed: int = 42,
     classifiers: Sequence[str] = CLASSIFIERS,
     threads: int = 1,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> tuple[list[MetricResult], dict]:
     """One ordered (train, test) pair: 20 metric results and a dict of what happened (for params).
 
@@ -315,7 +329,7 @@ def species_pair_metrics(
         rows, info = across_species_rows(train_p, test_p, seed=seed, classifiers=classifiers, threads=threads)
         info = {**info, "dropped_classes": {}}
     info["aggregation"] = method
-    return rows_to_metrics(rows, train.name, test.name, classifiers), info
+    return rows_to_metrics(rows, train.name, test.name, classifiers, seed=seed, n_boot=n_boot), info
 
 
 def check_species(species: Sequence[SpeciesData]) -> None:
@@ -335,6 +349,7 @@ def cross_species_label_prediction(
     seed: int = 42,
     classifiers: Sequence[str] = CLASSIFIERS,
     threads: int = 1,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> tuple[list[MetricResult], dict]:
     """Every ordered (train, test) pair in one process, pairs sorted by (train, test) name as the
     reference's groupby orders them. Returns the metrics and {"train->test": info}."""
@@ -344,7 +359,8 @@ def cross_species_label_prediction(
     pairs = sorted(itertools.product(species, species), key=lambda p: (p[0].name, p[1].name))
     for train, test in pairs:
         m, info = species_pair_metrics(
-            train, test, aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=classifiers, threads=threads
+            train, test, aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=classifiers, threads=threads,
+            n_boot=n_boot,
         )
         metrics.extend(m)
         infos[f"{train.name}->{test.name}"] = info

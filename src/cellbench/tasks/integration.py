@@ -2,22 +2,40 @@
 
 Reference: cz-benchmarks BatchIntegrationTask; entropy over the k = min(200, n) nearest neighbours
 (exact and deterministic here), scib-metrics `silhouette_batch`. Params {} as in the reference.
-Cross-species integration reuses this with batch = species.
+Cross-species integration reuses this with batch = species. The intervals (`ci`, n_boot > 0)
+resample the per-cell entropies, and the per-cell 1 - |s| within their label groups (strata).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cellbench.metrics.entropy_per_cell import DEFAULT_K, entropy_per_cell
-from cellbench.metrics.silhouette_batch import silhouette_batch
+from cellbench.metrics.entropy_per_cell import DEFAULT_K, entropy_per_cell_values
+from cellbench.metrics.silhouette_batch import silhouette_batch_score, silhouette_batch_values
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
 
-def integration_metrics(X, labels, batch, *, k: int = DEFAULT_K) -> list[MetricResult]:
+def integration_metrics(
+    X, labels, batch, *, k: int = DEFAULT_K, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
+) -> list[MetricResult]:
     labels = np.asarray(labels).astype(str)
     batch = np.asarray(batch).astype(str)
+    entropies = entropy_per_cell_values(X, batch, k)
+    groups = silhouette_batch_values(X, labels, batch)
+    scores = np.concatenate([s for _, s in groups]) if groups else np.empty(0)
+    strata = np.concatenate([np.full(s.size, g) for g, s in groups]) if groups else None
     return [
-        MetricResult(metric_type="entropy_per_cell", value=entropy_per_cell(X, batch, k), params={}),
-        MetricResult(metric_type="batch_silhouette", value=silhouette_batch(X, labels, batch), params={}),
+        MetricResult(
+            metric_type="entropy_per_cell",
+            value=float(np.mean(entropies)),
+            params={},
+            ci=metric_ci(entropies, seed=seed, n_boot=n_boot),
+        ),
+        MetricResult(
+            metric_type="batch_silhouette",
+            value=silhouette_batch_score(groups),
+            params={},
+            ci=metric_ci(scores, strata=strata, seed=seed, n_boot=n_boot),
+        ),
     ]

@@ -24,6 +24,7 @@ import numpy as np
 from cellbench.errors import InputError
 from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
 CLASSIFIERS = ("lr", "knn", "rf")  # the reference's order of per-classifier results
 N_FOLDS = 5
@@ -149,11 +150,15 @@ def _classifier_order(names: Iterable[str]) -> list[str]:
     return [c for c in CLASSIFIERS if c in names]
 
 
-def merge_folds(per_fold: Iterable[MetricResult]) -> list[MetricResult]:
+def merge_folds(
+    per_fold: Iterable[MetricResult], *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
+) -> list[MetricResult]:
     """The 20 `mean_fold_*` results from per-fold rows (any order; duplicates are an error).
 
     First the mean over all fold x classifier rows (params {"classifier": "MEAN(knn,lr,rf)"}, the
-    names sorted as in the reference), then per classifier in the order lr, knn, rf.
+    names sorted as in the reference), then per classifier in the order lr, knn, rf. Each carries a
+    bootstrap interval over folds (n_boot > 0, seeded with `seed`): a fold is resampled whole, with
+    all its classifiers' rows, which share its training data.
     """
     table: dict[tuple[str, int], dict[str, float]] = {}
     for r in per_fold:
@@ -176,12 +181,15 @@ def merge_folds(per_fold: Iterable[MetricResult]) -> list[MetricResult]:
         (clf, [k for k in keys if k[0] == clf]) for clf in order
     ]
     for name, rows in groups:
+        folds = [k[1] for k in rows]
         for score in SCORES:
+            values = [table[k][score] for k in rows]
             out.append(
                 MetricResult(
                     metric_type=f"mean_fold_{score}",
-                    value=nan_mean([table[k][score] for k in rows]),
+                    value=nan_mean(values),
                     params={"classifier": name},
+                    ci=metric_ci(values, clusters=folds, unit="folds", seed=seed, n_boot=n_boot),
                 )
             )
     return out
@@ -196,6 +204,7 @@ def run_label_prediction(
     min_class_size: int = MIN_CLASS_SIZE,
     seed: int = 42,
     threads: int = 1,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> list[MetricResult]:
     """All folds and classifiers in this process: the 20 results of the reference task."""
     labels = np.asarray(labels).astype(str)
@@ -207,4 +216,4 @@ def run_label_prediction(
     for clf in _classifier_order(classifiers):
         for fold in range(n_folds):
             rows.extend(score_fold(X_kept, labels_kept, folds, fold, clf, seed, threads))
-    return merge_folds(rows)
+    return merge_folds(rows, seed=seed, n_boot=n_boot)

@@ -5,6 +5,8 @@ accepts), an ordered categorical (mapped to its category positions 0..m-1), or a
 explicit order list (mapped to their positions in it). Anything else is an InputError.
 Metric params are {} for the reference settings (k = 15, adaptive_k off); other settings are named
 in params ({"k": ..., "adaptive_k": ...}) so they never mix with reference-comparable numbers.
+Intervals (`ci`, n_boot > 0) resample the per-cell silhouette widths, and the per-cell neighbour
+time distances d_i (the random baseline B held fixed: the score is clip(1 - mean(d) / B, 0, 1)).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from cellbench.errors import InputError
-from cellbench.metrics.sequential_alignment import sequential_alignment
-from cellbench.metrics.silhouette_label import silhouette_label
+from cellbench.metrics.sequential_alignment import sequential_alignment_values
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+from cellbench.tasks.embedding import silhouette_result
 
 DEFAULT_K = 15
 
@@ -55,15 +58,16 @@ def time_values(column: pd.Series, order: Sequence[str] | None = None, where: st
 
 
 def sequential_metrics(
-    X, t, *, k: int = DEFAULT_K, adaptive_k: bool = False, seed: int = 42
+    X, t, *, k: int = DEFAULT_K, adaptive_k: bool = False, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
 ) -> list[MetricResult]:
     t = np.asarray(t, dtype=np.float64)
     params = {} if (k == DEFAULT_K and not adaptive_k) else {"k": k, "adaptive_k": adaptive_k}
+    value, d, B = sequential_alignment_values(X, t, k=k, normalize=True, adaptive_k=adaptive_k, seed=seed)
+    ci = None
+    if d is not None:
+        transform = None if B is None else (lambda D: np.clip(1.0 - D / B, 0.0, 1.0))
+        ci = metric_ci(d, seed=seed, n_boot=n_boot, transform=transform)
     return [
-        MetricResult(metric_type="silhouette_score", value=silhouette_label(X, t), params={}),
-        MetricResult(
-            metric_type="sequential_alignment",
-            value=sequential_alignment(X, t, k=k, normalize=True, adaptive_k=adaptive_k, seed=seed),
-            params=params,
-        ),
+        silhouette_result(X, t, seed=seed, n_boot=n_boot),
+        MetricResult(metric_type="sequential_alignment", value=value, params=params, ci=ci),
     ]

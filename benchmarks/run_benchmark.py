@@ -1,0 +1,434 @@
+"""Speed benchmark: cellbench against cz-benchmarks 0.15.1 on the same inputs, in the same run.
+
+What it does (python benchmarks/run_benchmark.py --help for the options):
+1. Builds the inputs in --workdir (not committed): seeded synthetic embeddings (a Gaussian mixture,
+   64-d float32, 20 labels of unequal size, 4 batches shifting the cells) at each --sizes (and
+   --large) size, and the real cases from tests/data: pbmc68k_reduced (obsm X_pca, labels
+   bulk_labels, batch phase) and Baron 2016 human pancreas (PCA baseline computed once by
+   `cellbench baseline`; labels cell_ontology_class, batch donor).
+2. Runs every task (clustering, embedding, integration, label_prediction) once per process, as a
+   user would: cellbench through its command line, the reference through
+   tests/parity/reference_runner.py in its own virtual environment (built by
+   tests/parity/parity_venv.py, i.e. cz-benchmarks 0.15.1 with pynndescent 0.5.13). Wall time is
+   the whole process (imports included) and peak RSS the process's maximum resident set
+   (os.wait4 rusage). Also `cellbench run` with all four tasks in one process at each size.
+3. Checks that the values agree within TASKS.md's tolerances, and writes
+   benchmarks/results/<stamp>.md and .tsv plus benchmarks/results/latest.md (the README's table),
+   with the machine description and the load average during the run.
+
+Reference runs are slow (about 17 minutes for the four tasks at 100k cells); --reference-sizes
+limits them, and --reuse-reference takes the reference rows of an earlier run on the same inputs
+(kept in WORKDIR/reference/, keyed by the input file's checksum) instead of running them again;
+the results file then says so for every reused row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ("clustering", "embedding", "integration", "label_prediction")
+DIM, N_LABELS, N_BATCHES = 64, 20, 4
+
+# TASKS.md tolerances; ARI/NMI at >= 8192 cells compare Leiden partitions of approximate kNN graphs
+TOL = {
+    "silhouette_score": 1e-5,
+    "batch_silhouette": 1e-5,
+    "entropy_per_cell": 3e-3,
+}
+TOL_CLUSTER_SMALL, TOL_CLUSTER_LARGE, TOL_LABEL = 1e-9, 0.02, 1e-9
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------------
+
+
+def synthetic(n: int, seed: int = 0):
+    """A seeded Gaussian mixture: 20 labels (unequal sizes), 4 batches, 64-d float32."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 0.5, size=(N_LABELS, DIM))
+    shares = rng.dirichlet(np.full(N_LABELS, 3.0))
+    labels = rng.choice(N_LABELS, size=n, p=shares)
+    batch = rng.integers(0, N_BATCHES, size=n)
+    shifts = rng.normal(0.0, 0.3, size=(N_BATCHES, DIM))
+    X = centres[labels] + shifts[batch]
+    X += rng.normal(size=(n, DIM))
+    return X.astype(np.float32), labels, batch
+
+
+def write_synthetic(path: Path, n: int) -> None:
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    X, labels, batch = synthetic(n)
+    obs = pd.DataFrame(
+        {"label": [f"type_{i:02d}" for i in labels], "batch": [f"batch_{b}" for b in batch]},
+        index=[f"cell_{i}" for i in range(n)],
+    )
+    adata = ad.AnnData(X=np.zeros((n, 0), dtype=np.float32), obs=obs)
+    adata.obsm["X_emb"] = X
+    tmp = path.with_suffix(".tmp.h5ad")
+    adata.write_h5ad(tmp)
+    tmp.replace(path)
+
+
+def checksum(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def cases(args, work: Path) -> list[dict]:
+    """name, path, obsm key, label and batch columns, n cells, whether the reference runs on it."""
+    out = []
+    pbmc = REPO / "tests/data/pbmc68k_reduced.h5ad"
+    out.append(dict(name="pbmc68k_reduced", path=pbmc, obsm="X_pca", label="bulk_labels", batch="phase", n=700,
+                    reference=True))
+    if not args.no_baron:
+        baron = work / "baron_human_pca.h5ad"
+        if not baron.exists():
+            import anndata as ad
+
+            source = REPO / "tests/data/baron2016_pancreas_human.h5ad"
+            pca = work / "baron_human_pca_only.h5ad"
+            run_cmd([cellbench_bin(), "baseline", "--input", str(source), "--method", "pca", "--threads",
+                     str(args.threads), "--output", str(pca)])
+            full = ad.read_h5ad(source)
+            emb = ad.read_h5ad(pca)
+            out_ad = ad.AnnData(obs=full.obs[["cell_ontology_class", "donor"]].copy())
+            out_ad.obsm["X_pca"] = emb[full.obs_names].obsm["X_pca"]
+            out_ad.write_h5ad(baron)
+        out.append(dict(name="baron_human_pca", path=baron, obsm="X_pca", label="cell_ontology_class",
+                        batch="donor", n=None, reference=True))
+    ref_sizes = set(args.reference_sizes)
+    for n in args.sizes + args.large:
+        path = work / f"synthetic_{n}.h5ad"
+        if not path.exists():
+            print(f"[bench] writing {path}", file=sys.stderr, flush=True)
+            write_synthetic(path, n)
+        out.append(dict(name=f"synthetic_{n}", path=path, obsm="X_emb", label="label", batch="batch", n=n,
+                        reference=n in ref_sizes))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# measured processes
+# --------------------------------------------------------------------------------------------------
+
+
+def cellbench_bin() -> str:
+    return str(Path(sys.executable).parent / "cellbench")
+
+
+def run_cmd(cmd: list[str], log: Path | None = None, timeout: float | None = None) -> dict:
+    """Run a process to its end; wall seconds and peak RSS (MB) from its rusage."""
+    start = time.perf_counter()
+    out = open(log, "w") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if log is None else out, stderr=out, cwd=REPO)
+        if log is None:
+            stdout = proc.stdout.read()
+        else:
+            stdout = b""
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            out.close()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with {proc.returncode}" + (f"; see {log}" if log else ""))
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout}
+
+
+def cellbench_task(case: dict, task: str, args, work: Path) -> dict:
+    out = work / "cellbench" / f"{case['name']}__{task}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [cellbench_bin(), task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
+           "--label-key", case["label"], "--threads", str(args.threads), "--output", str(out)]
+    if task == "integration":
+        cmd += ["--batch-key", case["batch"]]
+    extra = args.cellbench_options.get(task, [])
+    m = run_cmd(cmd + extra, log=out.with_suffix(".log"))
+    result = json.loads(out.read_text())
+    m["metrics"] = result["metrics"]
+    m["task_s"] = result.get("wall_time_s")
+    m["options"] = " ".join(extra)
+    return m
+
+
+def cellbench_all(case: dict, args, work: Path) -> dict:
+    outdir = work / "cellbench_run" / case["name"]
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    cmd = [cellbench_bin(), "run", "--input", str(case["path"]), "--obsm-key", case["obsm"], "--label-key",
+           case["label"], "--batch-key", case["batch"], "--no-baselines", "--no-report", "--tasks", ",".join(TASKS),
+           "--threads", str(args.threads), "--outdir", str(outdir)]
+    return run_cmd(cmd, log=outdir.parent / f"{case['name']}.log")
+
+
+def reference_task(case: dict, task: str, args, work: Path) -> dict:
+    """One reference task in its own process (reused from an earlier run when asked and available)."""
+    ref_dir = work / "reference"
+    ref_dir.mkdir(parents=True, exist_ok=True)
+    key = f"{case['name']}__{task}__{case['checksum']}"
+    cached = ref_dir / f"{key}.json"
+    if args.reuse_reference and cached.exists():
+        m = json.loads(cached.read_text())
+        m["reused"] = True
+        return m
+    job = {"id": task, "task": task, "seed": 42, "rep": {"h5ad": str(case["path"]), "obsm": case["obsm"]},
+           "labels": {"h5ad": str(case["path"]), "obs": case["label"]}}
+    if task == "integration":
+        job["batch"] = {"h5ad": str(case["path"]), "obs": case["batch"]}
+    jobs = ref_dir / f"{key}.jobs.json"
+    jobs.write_text(json.dumps({"jobs": [job]}))
+    out = ref_dir / f"{key}.out.json"
+    py = str(parity_python())
+    m = run_cmd(["bash", "-c", f'"$0" "$1" "$2" > "$3"', py, str(REPO / "tests/parity/reference_runner.py"),
+                 str(jobs), str(out)], log=ref_dir / f"{key}.log")
+    res = json.loads(out.read_text())[task]
+    m.pop("stdout", None)
+    m["metrics"] = res["metrics"]
+    m["task_s"] = res["seconds"]
+    m["when"] = dt.datetime.now().isoformat(timespec="seconds")
+    m["load"] = os.getloadavg()[0]
+    cached.write_text(json.dumps(m, indent=1))
+    m["reused"] = False
+    return m
+
+
+def parity_python() -> Path:
+    sys.path.insert(0, str(REPO / "tests/parity"))
+    import parity_venv
+
+    parity_venv.build()
+    return parity_venv.python_path()
+
+
+# --------------------------------------------------------------------------------------------------
+# agreement
+# --------------------------------------------------------------------------------------------------
+
+
+def compare(task: str, n: int, ours: list[dict], ref: list[dict]) -> tuple[bool, float, str]:
+    """(agree, largest |difference|, note) over the metrics both report (matched by type and params)."""
+
+    def key(m):
+        return m["metric_type"], json.dumps({k: v for k, v in (m.get("params") or {}).items() if k != "fold"},
+                                            sort_keys=True)
+
+    mine = {key(m): m["value"] for m in ours}
+    worst, ok, notes = 0.0, True, []
+    for m in ref:
+        k = key(m)
+        if k not in mine:
+            continue
+        diff = abs(float(mine[k]) - float(m["value"]))
+        if m["metric_type"] in TOL:
+            tol = TOL[m["metric_type"]]
+        elif task == "clustering":
+            tol = TOL_CLUSTER_LARGE if n >= 8192 else TOL_CLUSTER_SMALL
+        else:
+            tol = TOL_LABEL
+        worst = max(worst, diff)
+        if not diff <= tol:
+            ok = False
+            notes.append(f"{m['metric_type']}{k[1] if k[1] != '{}' else ''}: {mine[k]:.6g} vs {m['value']:.6g}")
+    return ok, worst, "; ".join(notes)
+
+
+def headline(metrics: list[dict]) -> str:
+    parts = []
+    for m in metrics:
+        p = m.get("params") or {}
+        if not p or str(p.get("classifier", "")).startswith("MEAN"):
+            if m["metric_type"] in ("mean_fold_f1", "mean_fold_precision", "mean_fold_recall"):
+                continue
+            parts.append(f"{m['metric_type'].replace('mean_fold_', '')}={m['value']:.4f}")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def versions() -> str:
+    from importlib import metadata
+
+    names = ["cellbench", "numpy", "scipy", "scikit-learn", "faiss-cpu", "igraph", "leidenalg"]
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+def write_report(rows: list[dict], runs: list[dict], args, started: str, loads: list[float], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = started.replace(":", "").replace("-", "")[:13]
+    cols = ["case", "n_cells", "task", "cellbench_s", "cellbench_rss_mb", "reference_s", "reference_rss_mb",
+            "speedup", "agree", "max_abs_diff", "cellbench_options", "reference_reused", "cellbench_values", "note"]
+    tsv = ["\t".join(cols)]
+    for r in rows:
+        tsv.append("\t".join(str(r.get(c, "")) for c in cols))
+    (out_dir / f"{stamp}.tsv").write_text("\n".join(tsv) + "\n")
+
+    def fmt(v, unit=""):
+        return "-" if v in (None, "") else f"{v}{unit}"
+
+    lines = [
+        f"Benchmark of {started} (benchmarks/run_benchmark.py). Machine: {machine()}. "
+        f"Threads: cellbench --threads {args.threads}; the reference runs with its own defaults. "
+        f"Load average (1 min) during the run: min {min(loads):.2f}, max {max(loads):.2f} "
+        f"(the machine is shared). Versions: {versions()}; reference: cz-benchmarks 0.15.1 "
+        "(pynndescent 0.5.13).",
+        "",
+        "Wall time is the whole process, imports included (one task per process for both tools); "
+        "peak RSS is the process's maximum resident set. speedup = reference / cellbench. "
+        "agree: every metric both report within TASKS.md's tolerance.",
+        "",
+        "| case | cells | task | cellbench | peak RSS | cz-benchmarks | peak RSS | speedup | agree | values (cellbench) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        ref = fmt(r.get("reference_s"), " s") + (" (r)" if r.get("reference_reused") else "")
+        agree = r.get("agree", "")
+        agree = "-" if agree == "" else ("yes" if agree else f"NO: {r.get('note', '')}")
+        task = r["task"] + (f" ({r['cellbench_options']})" if r.get("cellbench_options") else "")
+        lines.append(
+            f"| {r['case']} | {r['n_cells']} | {task} | {fmt(r.get('cellbench_s'), ' s')} | "
+            f"{fmt(r.get('cellbench_rss_mb'), ' MB')} | {ref} | {fmt(r.get('reference_rss_mb'), ' MB')} | "
+            f"{fmt(r.get('speedup'), 'x')} | {agree} | {r.get('cellbench_values', '')} |"
+        )
+    if runs:
+        lines += ["", "All four tasks in one `cellbench run` process (--no-baselines --no-report):", "",
+                  "| case | cells | wall | peak RSS |", "|---|---:|---:|---:|"]
+        for r in runs:
+            lines.append(f"| {r['case']} | {r['n_cells']} | {r['wall_s']} s | {r['peak_rss_mb']} MB |")
+    if any(r.get("reference_reused") for r in rows):
+        lines += ["", "(r): reference row reused from an earlier run of this script on the same input file "
+                  "(same checksum, same machine); see WORKDIR/reference/*.json for when and the load then."]
+    text = "\n".join(lines) + "\n"
+    (out_dir / f"{stamp}.md").write_text(text)
+    (out_dir / "latest.md").write_text(text)
+    return out_dir / f"{stamp}.md"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="10000,50000,100000", help="synthetic sizes run by both tools")
+    p.add_argument("--reference-sizes", default="10000,50000,100000",
+                   help="synthetic sizes the reference also runs (it takes ~17 min at 100k)")
+    p.add_argument("--large", default="", help="synthetic sizes run by cellbench only (e.g. 1000000)")
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--large-tasks", default=",".join(TASKS), help="tasks run at the --large sizes")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--no-reference", action="store_true")
+    p.add_argument("--reuse-reference", action="store_true",
+                   help="take reference rows from an earlier run on the same inputs when present")
+    p.add_argument("--reference-only", action="store_true", help="run only the reference (to fill the cache)")
+    p.add_argument("--no-baron", action="store_true")
+    p.add_argument("--no-run", action="store_true", help="skip the all-tasks-in-one-process `cellbench run`")
+    p.add_argument("--cellbench-option", action="append", default=[],
+                   help="TASK=OPTIONS extra options for a cellbench task at the --large sizes, e.g. "
+                        "'label_prediction=--classifiers lr,knn'")
+    p.add_argument("--workdir", default=str(REPO / "benchmarks/.work"))
+    p.add_argument("--results", default=str(REPO / "benchmarks/results"))
+    args = p.parse_args(argv)
+    ints = lambda s: [int(x) for x in s.split(",") if x.strip()]  # noqa: E731
+    args.sizes, args.reference_sizes, args.large = ints(args.sizes), ints(args.reference_sizes), ints(args.large)
+    tasks = [t for t in args.tasks.split(",") if t]
+    large_tasks = [t for t in args.large_tasks.split(",") if t]
+    large_options = {}
+    for spec in args.cellbench_option:
+        task, _, opts = spec.partition("=")
+        large_options[task] = opts.split()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    loads = [os.getloadavg()[0]]
+    rows, runs = [], []
+    for case in cases(args, work):
+        case["checksum"] = checksum(case["path"])
+        large = case["n"] in args.large
+        if case["n"] is None:
+            import anndata as ad
+
+            case["n"] = ad.read_h5ad(case["path"], backed="r").n_obs
+        for task in (large_tasks if large else tasks):
+            row = {"case": case["name"], "n_cells": case["n"], "task": task}
+            if not args.reference_only:
+                args.cellbench_options = large_options if large else {}
+                print(f"[bench] cellbench {case['name']} {task}", file=sys.stderr, flush=True)
+                mine = cellbench_task(case, task, args, work)
+                loads.append(os.getloadavg()[0])
+                row.update(cellbench_s=mine["wall_s"], cellbench_rss_mb=mine["peak_rss_mb"],
+                           cellbench_options=mine["options"], cellbench_values=headline(mine["metrics"]))
+            if case["reference"] and not args.no_reference and not large:
+                print(f"[bench] reference {case['name']} {task}", file=sys.stderr, flush=True)
+                ref = reference_task(case, task, args, work)
+                loads.append(os.getloadavg()[0])
+                row.update(reference_s=ref["wall_s"], reference_rss_mb=ref["peak_rss_mb"],
+                           reference_reused=ref["reused"])
+                if not args.reference_only:
+                    ok, worst, note = compare(task, case["n"], mine["metrics"], ref["metrics"])
+                    row.update(agree=ok, max_abs_diff=f"{worst:.2g}", note=note,
+                               speedup=round(ref["wall_s"] / mine["wall_s"], 1))
+            rows.append(row)
+            print(f"[bench] {row}", file=sys.stderr, flush=True)
+        if not args.reference_only and not args.no_run and not large and case["n"] >= 10000:
+            print(f"[bench] cellbench run {case['name']}", file=sys.stderr, flush=True)
+            m = cellbench_all(case, args, work)
+            runs.append({"case": case["name"], "n_cells": case["n"], **{k: m[k] for k in ("wall_s", "peak_rss_mb")}})
+    if args.reference_only:
+        return 0
+    path = write_report(rows, runs, args, started, loads, Path(args.results))
+    print(path.read_text())
+    return 0 if all(r.get("agree", True) is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
