@@ -449,6 +449,30 @@ def test_cli_label_same_species_reads_one_file(baron, embedding_files, tmp_path)
     assert len(data["inputs"]) == 2
 
 
+def test_intervals_over_folds_within_species_and_over_cells_in_integration(baron, embedding_files, tmp_path):
+    """Same species: every mean_fold_* carries a bootstrap interval over folds (seeded); across species
+    (one fit per classifier) there is nothing to resample; --n-boot 0 switches intervals off."""
+    mouse = species(baron, "mouse")
+    within, _ = species_pair_metrics(mouse, mouse, n_folds=3, classifiers=["knn"], seed=1)
+    for r in within:
+        assert r.ci is not None and r.ci.unit == "folds" and r.ci.n_units == 3 and r.ci.seed == 1, r
+        assert r.ci.low - 1e-12 <= r.value <= r.ci.high + 1e-12, r
+    other, _ = species_pair_metrics(mouse, mouse, n_folds=3, classifiers=["knn"], seed=1, n_boot=0)
+    assert all(r.ci is None for r in other) and [r.value for r in other] == [r.value for r in within]
+    across, _ = species_pair_metrics(species(baron, "human"), mouse, classifiers=["knn"])
+    assert all(r.ci is None for r in across)
+    (ho, hx), (mo, mx) = baron["human"], baron["mouse"]
+    integ = cross_species_integration([hx, mx], [ho[LABEL], mo[LABEL]], ["human", "mouse"], seed=3)
+    for r in integ:
+        assert r.ci.unit == "cells" and r.ci.seed == 3 and r.ci.low <= r.value <= r.ci.high, r
+    assert integ[0].ci.n_units == len(hx) + len(mx)
+    out = tmp_path / "i.json"
+    res = invoke(["cross-species-integration", *species_args(embedding_files), "--n-boot", "0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert [set(m) for m in data["metrics"]] == [{"metric_type", "value", "params"}] * 2
+
+
 def test_cli_label_with_samples(baron, tmp_path):
     """Representation in X of the --input itself, with a sample column donor|cell type (from obs)."""
     paths = {}

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from cellbench.cli import cli
 from cellbench.metrics.classification import auroc_response, fold_scores, nan_mean
+from cellbench.schema import MetricResult
 from cellbench.tasks.label_prediction import (
     assign_folds,
     check_labels,
@@ -415,3 +416,24 @@ def test_single_fold_process_imports_only_what_it_needs(cli_runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "none"
     assert (tmp_path / "k.json").exists()
+
+
+def test_merged_means_carry_fold_intervals(cli_runs, tmp_path):
+    """label-merge: every mean_fold_* has a bootstrap interval over the 5 folds (seeded by the results'
+    seed, whatever the order of the files); --n-boot 0 gives the same values without intervals."""
+    out, fold_files = cli_runs
+    merged = json.loads((out / "merged.json").read_text())
+    for m in merged["metrics"]:
+        ci = m["ci"]
+        assert ci["unit"] == "folds" and ci["n_units"] == 5 and ci["seed"] == 42 and ci["n_boot"] == 1000, m
+        assert ci["low"] - 1e-12 <= m["value"] <= ci["high"] + 1e-12, m
+    r = invoke("label-merge", "--n-boot", 0, "--threads", 2, "--output", tmp_path / "off.json", *fold_files)
+    assert r.exit_code == 0, r.output
+    off = json.loads((tmp_path / "off.json").read_text())["metrics"]
+    assert off == [{k: v for k, v in m.items() if k != "ci"} for m in merged["metrics"]]
+    rows = [MetricResult(**m) for f in fold_files for m in json.loads(f.read_text())["metrics"]]
+    assert merge_folds(rows, seed=42) == merge_folds(rows[::-1], seed=42)
+    assert [m.model_dump() for m in merge_folds(rows, seed=42)] == merged["metrics"]
+    other = merge_folds(rows, seed=7)
+    assert [m.value for m in other] == [m["value"] for m in merged["metrics"]]
+    assert any(o.ci.low != m["ci"]["low"] or o.ci.high != m["ci"]["high"] for o, m in zip(other, merged["metrics"]))

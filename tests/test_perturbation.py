@@ -315,6 +315,26 @@ def test_mean_rows(prepared, cells, lognorm):
     assert mean_row.params["n_conditions"] == len(prepared.evaluated_genes)
 
 
+def test_mean_rows_carry_an_interval_over_conditions(prepared, cells, lognorm):
+    """Condition MEAN rows: a bootstrap interval over the conditions, seeded by the prepare seed by
+    default; per-condition rows have none; n_boot=0 switches it off without changing a value."""
+    metrics, _ = evaluate_prediction(prepared, lognorm, cells.obs_names)
+    means = [r for r in metrics if r.params["condition"] == "MEAN"]
+    assert means and all(r.ci is None for r in metrics if r.params["condition"] != "MEAN")
+    for r in means:
+        if r.params["n_conditions"] >= 2:
+            assert r.ci.unit == "conditions" and r.ci.n_units == r.params["n_conditions"], r
+            assert r.ci.seed == prepared.settings.seed and r.ci.low - 1e-12 <= r.value <= r.ci.high + 1e-12, r
+    other, _ = evaluate_prediction(prepared, lognorm, cells.obs_names, seed=7)
+    assert [r.value for r in other] == [r.value for r in metrics]
+    assert any(a.ci != b.ci for a, b in zip(other, metrics) if a.ci is not None)
+    off, _ = evaluate_baseline(prepared, "no_change", n_boot=0)
+    assert all(r.ci is None for r in off)
+    base, _ = evaluate_baseline(prepared, "no_change")
+    assert [r.value for r in base] == [r.value for r in off]
+    assert any(r.ci is not None for r in base)
+
+
 def test_spearman_follows_the_reference_loop(prepared, cells, lognorm):
     """The reference's _run_task arithmetic, transcribed: pairs from the control map, means of the
     evaluated genes' columns in the prediction's dtype, ratio with fallback, spearmanr, NaN -> 0."""
@@ -405,6 +425,18 @@ def test_cli_baselines_and_condition_fanout(prepared_path, tmp_path):
             "-o", str(out2)])
     jak2 = [m for m in data["metrics"] if m["params"]["condition"] == "JAK2"]
     assert jak2 == [m for m in json.loads(out2.read_text())["metrics"] if m["params"]["condition"] == "JAK2"]
+
+
+def test_cli_n_boot_zero_drops_the_intervals(prepared_path, tmp_path):
+    outs = {}
+    for name, extra in (("on", []), ("off", ["--n-boot", "0"])):
+        outs[name] = tmp_path / f"{name}.json"
+        res = invoke(["perturbation", "--prepared", str(prepared_path), "--baseline", "no_change", *extra,
+                      "-o", str(outs[name])])
+        assert res.exit_code == 0, res.output
+    on, off = (json.loads(outs[k].read_text())["metrics"] for k in ("on", "off"))
+    assert any("ci" in m for m in on) and not any("ci" in m for m in off)
+    assert [{k: v for k, v in m.items() if k != "ci"} for m in on] == off
 
 
 def test_cli_is_deterministic(prepared_path, oracle_path, tmp_path):

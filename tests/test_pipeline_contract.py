@@ -37,7 +37,11 @@ CPUS = 7  # a task.cpus no default uses, so a hard-coded --threads cannot pass
 # optional field set ("full") or unset ("minimal"). File inputs are staged names, as Nextflow stages them.
 DATASET = {"id": "pbmc", "organism": "human", "tasks": ["clustering"], "label_key": "bulk_labels",
            "batch_key": "phase", "time_key": "Hours", "sample_key": "donor", "counts_layer": "counts",
-           "species_group": "grp", "condition_key": "condition", "control_name": "ctrl", "seed": 42}
+           "species_group": "grp", "condition_key": "condition", "control_name": "ctrl", "seed": 42,
+           "time_order": "0,24,48,72", "match_key": "bio_rep",
+           "obs_query": 'grna_umi_max >= 5 and bio_rep == "rep1"'}
+# the optional samplesheet columns unset
+DATASET_MIN = dict(DATASET, time_order=None, match_key=None, obs_query=None)
 REP_FULL = {"model": "scGPT", "obsm_key": "X_scGPT", "layer": None, "baseline": False}
 REP_MIN = {"model": "raw_expression", "obsm_key": None, "layer": "counts", "baseline": True}
 SPECIES_FULL = {"id": "grp", "model": "uce", "seed": 42, "baseline": False, "species": ["human", "mouse"],
@@ -51,7 +55,7 @@ INPUTS = {
     "CELLBENCH_BASELINE": ({"meta": DATASET, "h5ad": "pbmc.h5ad"},
                            {"meta": dict(DATASET, counts_layer=None), "h5ad": "pbmc.h5ad"}),
     "CELLBENCH_CLUSTERING": ({"meta": {**DATASET, **REP_FULL}, "h5ad": "pbmc.h5ad", "embedding": ["emb.h5ad"]},
-                             {"meta": {**DATASET, **REP_MIN}, "h5ad": "pbmc.h5ad", "embedding": []}),
+                             {"meta": {**DATASET_MIN, **REP_MIN}, "h5ad": "pbmc.h5ad", "embedding": []}),
     "CELLBENCH_LABEL_SPLIT": ({"meta": DATASET, "h5ad": "pbmc.h5ad"}, {"meta": DATASET, "h5ad": "pbmc.h5ad"}),
     "CELLBENCH_LABEL_FOLD": (
         {"meta": {**DATASET, **REP_FULL, "fold": 3, "classifier": "rf"}, "h5ad": "pbmc.h5ad",
@@ -71,7 +75,7 @@ INPUTS = {
         {"meta": dict(SPECIES_MIN, train_species="human", test_species="human"), "h5ads": ["h.h5ad"],
          "embeddings": []}),
     "CELLBENCH_PERTURBATION_PREPARE": ({"meta": DATASET, "h5ad": "papalexi.h5ad"},
-                                       {"meta": dict(DATASET, counts_layer=None), "h5ad": "papalexi.h5ad"}),
+                                       {"meta": dict(DATASET_MIN, counts_layer=None), "h5ad": "papalexi.h5ad"}),
     "CELLBENCH_PERTURBATION": (
         {"meta": {**DATASET, "model": "scGenePT", "layer": "predicted", "baseline": False},
          "prepared": "p.prepared.h5ad", "prediction": ["pred.h5ad"]},
@@ -171,6 +175,19 @@ def test_command_line_parses_with_click(name, variant, tmp_path, monkeypatch):
         meta = INPUTS[name][variant]["meta"]
         if "seed" in meta:
             assert ctx.params["seed"] == meta["seed"], f"{proc.path}: --seed must be meta.seed"
+
+
+@pytest.mark.parametrize("name,option,key", [
+    ("CELLBENCH_SEQUENTIAL", "time_order", "time_order"),
+    ("CELLBENCH_PERTURBATION_PREPARE", "obs_query", "obs_query"),
+    ("CELLBENCH_PERTURBATION_PREPARE", "match_key", "match_key"),
+])
+def test_optional_samplesheet_columns_reach_the_command(name, option, key):
+    """Set: the value arrives as one argument (a query with spaces and quotes too); unset: no option."""
+    proc = PROCESSES[name]
+    for variant, expected in ((0, INPUTS[name][0]["meta"][key]), (1, None)):
+        argv = cellbench_argv(render(proc, INPUTS[name][variant])[0])
+        assert _parse_without_checks(resolve(argv[0]), argv[1:])[option] == expected, (variant, argv)
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))

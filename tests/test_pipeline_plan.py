@@ -136,8 +136,10 @@ def read_datasets(sheet: Path, catalog: Path) -> list[tuple[dict, Path]]:
         assert h5ad.exists(), h5ad
         meta = {"id": fields["dataset"], "organism": fields.get("organism"), "tasks": tasks}
         for key in ("label_key", "batch_key", "time_key", "sample_key", "counts_layer", "species_group",
-                    "condition_key", "control_name"):
+                    "condition_key", "control_name", "match_key", "obs_query"):
             meta[key] = fields.get(key)
+        order = fields.get("time_order")
+        meta["time_order"] = ",".join(t.strip() for t in order.replace(";", ",").split(",") if t.strip()) if order else None
         out.append((meta, h5ad))
     return out
 

@@ -2,7 +2,7 @@
 
 Every task command takes the same dataset / representation / output options, so the pipeline's
 modules all read alike: `cellbench TASK --input D.h5ad [--embedding E] [--obsm-key K] --model-name M
---label-key L --output R.json --seed S --threads N`.
+--label-key L --output R.json --seed S --threads N [--n-boot B]`.
 """
 
 from __future__ import annotations
@@ -52,8 +52,33 @@ def representation_options(f):
     return f
 
 
+def n_boot_option(f):
+    """--n-boot: resamples of the task-time bootstrap intervals (`ci` of a metric); 0 switches them off."""
+    return click.option(
+        "--n-boot",
+        default=1000,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Bootstrap resamples for the confidence interval stored with each metric that is a mean over "
+        "cells, folds or conditions (seeded with the run's seed; the value itself never changes); 0: no interval. "
+        "Metrics without such a decomposition (e.g. ARI, NMI) have none.",
+    )(f)
+
+
+def threads_option(f):
+    """--threads for commands that only need to cap BLAS pools (aggregate, report, label-merge)."""
+    return click.option(
+        "--threads",
+        default=1,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Threads for BLAS (the pipeline passes task.cpus).",
+    )(f)
+
+
 def run_options(f):
-    """--output, --seed, --threads."""
+    """--output, --seed, --threads, --n-boot."""
+    f = n_boot_option(f)
     f = click.option(
         "--threads",
         default=1,

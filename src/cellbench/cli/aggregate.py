@@ -2,6 +2,7 @@
 
 import click
 
+from cellbench.cli._options import threads_option
 from cellbench.cli._report_options import report_options
 
 
@@ -22,12 +23,15 @@ from cellbench.cli._report_options import report_options
     help="Write PREFIX.tsv and PREFIX.parquet (folders are created).",
 )
 @report_options
-def command(results, output_prefix, baselines, n_boot, seed, level):
+@threads_option
+def command(results, output_prefix, baselines, n_boot, seed, level, threads):
+    from cellbench.cli._options import limit_threads
     from cellbench.report.table import aggregate, find_result_files, parse_baselines, write_table
 
     files = find_result_files(results)
     if not files:
         raise click.ClickException(f"no result JSON files in {', '.join(results)}")
-    table = aggregate(files, baselines=parse_baselines(baselines), n_boot=n_boot, level=level, seed=seed)
+    with limit_threads(threads):
+        table = aggregate(files, baselines=parse_baselines(baselines), n_boot=n_boot, level=level, seed=seed)
     tsv, parquet = write_table(table, output_prefix)
     click.echo(f"{len(files)} result files -> {len(table)} rows: {tsv}, {parquet}", err=True)

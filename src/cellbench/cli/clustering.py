@@ -25,7 +25,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, resolution_sweep,
-            output, seed, threads, stopwatch):
+            output, seed, threads, n_boot, stopwatch):
     import logging
 
     from cellbench.cli._embedding_tasks import require_cells, require_distinct

@@ -26,7 +26,7 @@ from cellbench.cli._species import species_options
 @run_options
 @task_command
 def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name,
-            n_neighbors, output, seed, threads, stopwatch):
+            n_neighbors, output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._options import limit_threads
     from cellbench.cli._species import SpeciesSpec, check_same_width
     from cellbench.errors import InputError
@@ -45,7 +45,8 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     check_same_width(spec, indices, datas)
     with limit_threads(threads):
         metrics = cross_species_integration(
-            [d.X for d in datas], [d.labels for d in datas], [d.name for d in datas], k=n_neighbors
+            [d.X for d in datas], [d.labels for d in datas], [d.name for d in datas], k=n_neighbors, seed=seed,
+            n_boot=n_boot,
         )
     params = {
         "species": spec.species,

@@ -40,7 +40,7 @@ from cellbench.cli._species import species_options
 @run_options
 @task_command
 def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name,
-            train_species, test_species, aggregation, n_folds, classifiers, output, seed, threads, stopwatch):
+            train_species, test_species, aggregation, n_folds, classifiers, output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._options import limit_threads
     from cellbench.cli._species import SpeciesSpec, check_same_width
     from cellbench.errors import InputError
@@ -68,7 +68,8 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     try:
         with limit_threads(threads):
             metrics, info = species_pair_metrics(
-                train, test, aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=wanted, threads=threads
+                train, test, aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=wanted, threads=threads,
+                n_boot=n_boot,
             )
     except InputError as exc:  # name the file of the species the message is about
         about = [i for i in indices if f"species '{spec.species[i]}'" in str(exc)] or indices

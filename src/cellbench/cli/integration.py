@@ -11,8 +11,9 @@ from cellbench.cli._options import dataset_options, representation_options, run_
     "the --batch-key values among each cell's k = min(--n-neighbors, cells) exact nearest neighbours "
     "(itself included), and batch_silhouette = scib-metrics silhouette_batch (within each --label-key "
     "group, 1 - |silhouette with respect to batch|, averaged over cells, then groups). Both are 1 when "
-    "batches mix perfectly. Reads the dataset and its representation (--obsm-key/--layer/X, or "
-    "--embedding); writes one result JSON (task integration).\n\n"
+    "batches mix perfectly; each carries a bootstrap interval over its per-cell values (--n-boot). "
+    "Reads the dataset and its representation (--obsm-key/--layer/X, or --embedding); writes one "
+    "result JSON (task integration).\n\n"
     "Example: cellbench integration --input pbmc.h5ad --obsm-key X_pca --label-key bulk_labels "
     "--batch-key phase --output integration.json",
 )
@@ -25,7 +26,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, batch_key, n_neighbors,
-            output, seed, threads, stopwatch):
+            output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._embedding_tasks import require_distinct
     from cellbench.cli._options import TaskInputs, limit_threads
     from cellbench.io.results import make_result, write_result
@@ -36,7 +37,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     batch = data.labels(batch_key)
     require_distinct(batch, 2, f"{input_path}: obs column '{batch_key}'", what="batches")
     with limit_threads(threads):
-        metrics = integration_metrics(data.X, labels, batch, k=n_neighbors)
+        metrics = integration_metrics(data.X, labels, batch, k=n_neighbors, seed=seed, n_boot=n_boot)
     result = make_result(
         task="integration",
         dataset=data.dataset,

@@ -24,7 +24,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, folds_path, fold, classifier,
-            output, seed, threads, stopwatch):
+            output, seed, threads, n_boot, stopwatch):
     import numpy as np
 
     from cellbench.cli._label import LabelInputs

@@ -2,6 +2,8 @@
 
 import click
 
+from cellbench.cli._options import n_boot_option, threads_option
+
 
 @click.command(
     "label-merge",
@@ -9,7 +11,8 @@ import click
     "label prediction result: the 20 mean_fold_* metrics (accuracy, f1, precision, recall, auroc; the "
     "mean over all fold x classifier rows first, then per classifier), the same numbers as "
     "`cellbench label-prediction` gives in one process. Every fold of every --classifiers must be "
-    "there once, all from the same dataset, model, seed and folds file.\n\n"
+    "there once, all from the same dataset, model, seed and folds file. Each mean carries a bootstrap "
+    "interval over the folds (--n-boot; each fold resampled whole, seeded with the results' seed).\n\n"
     "Example: cellbench label-merge --output label_prediction.json results/lr_*.json results/knn_*.json "
     "results/rf_*.json",
 )
@@ -17,9 +20,12 @@ import click
               help="Merged result JSON to write (written atomically).")
 @click.option("--classifiers", default="lr,knn,rf", show_default=True,
               help="Classifiers whose folds must all be present (comma-separated).")
+@n_boot_option
+@threads_option
 @click.argument("fold_results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def command(output, classifiers, fold_results):
+def command(output, classifiers, n_boot, threads, fold_results):
     from cellbench.cli._label import parse_classifiers, result_params
+    from cellbench.cli._options import limit_threads
     from cellbench.errors import InputError
     from cellbench.io.results import Stopwatch, make_result, read_result, write_result
     from cellbench.tasks.label_prediction import merge_folds
@@ -62,7 +68,8 @@ def command(output, classifiers, fold_results):
         for fold in range(n_folds):
             if (clf, fold) not in seen:
                 raise InputError(f"missing the result of classifier {clf} fold {fold} (of {n_folds} folds)")
-    metrics = merge_folds(m for _, res in results for m in res.metrics)
+    with limit_threads(threads):
+        metrics = merge_folds((m for _, res in results for m in res.metrics), seed=first.seed, n_boot=n_boot)
     p = first.params
     params = result_params(
         label_key=p.get("label_key"), min_class_size=p.get("min_class_size"), n_folds=n_folds,

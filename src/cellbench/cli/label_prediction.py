@@ -28,7 +28,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, classifiers, n_folds,
-            min_class_size, output, seed, threads, stopwatch):
+            min_class_size, output, seed, threads, n_boot, stopwatch):
     import numpy as np
 
     from cellbench.cli._label import LabelInputs, parse_classifiers, result_params
@@ -47,7 +47,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     with limit_threads(threads):
         metrics = run_label_prediction(
             data.X, labels, classifiers=wanted, n_folds=n_folds, min_class_size=min_class_size, seed=seed,
-            threads=threads,
+            threads=threads, n_boot=n_boot,
         )
     params = result_params(
         label_key=label_key, min_class_size=min_class_size, n_folds=n_folds, classifiers=wanted,

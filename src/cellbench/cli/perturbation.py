@@ -2,6 +2,8 @@
 
 import click
 
+from cellbench.cli._options import n_boot_option
+
 
 @click.command(
     "perturbation",
@@ -10,7 +12,7 @@ import click
     "vs the predicted effect, ratio or difference of predicted treated and control means, on the sampled "
     "DE genes; as cz-benchmarks; params say which effect was used), mean_squared_error and pearson_delta "
     "(top 20 DE genes and all genes), jaccard of predicted vs true DE genes, one result per condition and "
-    "their mean (condition MEAN). --prediction is an .h5ad of predicted expression (X or --layer) with "
+    "their mean (condition MEAN, with a bootstrap interval over the conditions, --n-boot). --prediction is an .h5ad of predicted expression (X or --layer) with "
     "obs_names = the dataset's cell ids (all treated cells of the scored conditions; their matched control "
     "cells too, or none of them to compare with the observed controls) and var_names = gene ids "
     "(any order, every dataset gene present); MSE and Pearson delta expect log1p(counts per 10,000). "
@@ -38,8 +40,9 @@ import click
 @click.option("--seed", default=None, type=int,
               help="Must equal the prepare seed if given (nothing here is random) [default: the prepare seed].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS.")
+@n_boot_option
 def command(prepared, prediction, baseline, layer, conditions, effect, top_n, model_name, dataset_name, output,
-            seed, threads):
+            seed, threads, n_boot):
     from pathlib import Path
 
     from cellbench.cli._options import limit_threads
@@ -65,12 +68,16 @@ def command(prepared, prediction, baseline, layer, conditions, effect, top_n, mo
             matrix, cell_ids, _ = load_prediction(prediction, truth.genes, layer)
             inputs.append(input_file("prediction", prediction))
             metrics, info = evaluate_prediction(
-                truth, matrix, cell_ids, conditions=chosen, effect=effect, top_n=top_n, source=str(prediction)
+                truth, matrix, cell_ids, conditions=chosen, effect=effect, top_n=top_n, source=str(prediction),
+                seed=truth.settings.seed, n_boot=n_boot,
             )
         else:
             if baseline == "other_mean" and truth.conditions.size < 2:
                 raise InputError(f"{prepared}: baseline 'other_mean' needs at least 2 prepared conditions")
-            metrics, info = evaluate_baseline(truth, baseline, conditions=chosen, effect=effect, top_n=top_n)
+            metrics, info = evaluate_baseline(
+                truth, baseline, conditions=chosen, effect=effect, top_n=top_n, seed=truth.settings.seed,
+                n_boot=n_boot,
+            )
     model = model_name or (baseline if baseline else Path(prediction).name.removesuffix(".h5ad"))
     params = {
         "conditions": info["conditions"],

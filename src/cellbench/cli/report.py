@@ -2,6 +2,7 @@
 
 import click
 
+from cellbench.cli._options import threads_option
 from cellbench.cli._report_options import report_options
 
 
@@ -23,20 +24,23 @@ from cellbench.cli._report_options import report_options
 @click.option("--compare-n-boot", default=10000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples for the CIs of paired differences.")
 @report_options
-def command(results, outdir, multiqc, compare_n_boot, baselines, n_boot, seed, level):
+@threads_option
+def command(results, outdir, multiqc, compare_n_boot, baselines, n_boot, seed, level, threads):
+    from cellbench.cli._options import limit_threads
     from cellbench.report.build import build_report
     from cellbench.report.table import parse_baselines
 
-    rep = build_report(
-        list(results),
-        outdir,
-        baselines=parse_baselines(baselines),
-        n_boot=n_boot,
-        n_boot_compare=compare_n_boot,
-        level=level,
-        seed=seed,
-        multiqc=multiqc,
-    )
+    with limit_threads(threads):
+        rep = build_report(
+            list(results),
+            outdir,
+            baselines=parse_baselines(baselines),
+            n_boot=n_boot,
+            n_boot_compare=compare_n_boot,
+            level=level,
+            seed=seed,
+            multiqc=multiqc,
+        )
     click.echo(f"tables: {rep.table}, {rep.parquet}, {rep.comparison}", err=True)
     click.echo(f"plots: {len(rep.figures)} in {rep.outdir / 'plots'}; MultiQC content: {len(rep.mqc_files)} files",
                err=True)

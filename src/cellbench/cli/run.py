@@ -52,11 +52,13 @@ def _named_embedding(value: str) -> tuple[str, str]:
               help="Comma-separated subset of clustering,embedding,integration,label_prediction,sequential.")
 @click.option("--seeds", default="42", show_default=True, help="Comma-separated seeds; every unit runs once per seed.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS and rf.")
+@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples of the intervals the tasks store with their metrics (0: none).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.pass_context
 def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, batch_key, time_key, time_order,
-            counts_layer, baselines, tasks_csv, seeds, threads, report, outdir):
+            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, report, outdir):
     import logging
     import time
     from pathlib import Path
@@ -141,7 +143,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         out = outdir / "results" / task / f"{dataset}__{model}__seed{seed}.json"
         start = time.perf_counter()
         invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
-               threads=threads, output=str(out), **opts, **task_options[task])
+               threads=threads, n_boot=n_boot, output=str(out), **opts, **task_options[task])
         log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
         written.append(out)
 

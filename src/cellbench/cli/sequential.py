@@ -11,7 +11,8 @@ from cellbench.cli._options import dataset_options, representation_options, run_
     "sequential_alignment = 1 - D / B (clipped to [0, 1]) where D is the mean |time difference| between "
     "each cell and its --k exact nearest neighbours and B the same for random cells (seeded with --seed). "
     "Time labels (obs column --time-key) must be numeric, an ordered categorical, or follow the order "
-    "given with --time-order. Reads the dataset and its representation (--obsm-key/--layer/X, or "
+    "given with --time-order. Both metrics carry a bootstrap interval over their per-cell values "
+    "(silhouette widths; time distances d_i with B fixed; --n-boot). Reads the dataset and its representation (--obsm-key/--layer/X, or "
     "--embedding); writes one result JSON (task sequential).\n\n"
     "Example: cellbench sequential --input hsmm.h5ad --obsm-key X_pca --time-key time_hours "
     "--output sequential.json",
@@ -27,7 +28,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, time_key, time_order, k, adaptive_k,
-            output, seed, threads, stopwatch):
+            output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._embedding_tasks import require_cells, require_distinct
     from cellbench.cli._options import TaskInputs, limit_threads
     from cellbench.io.results import make_result, write_result
@@ -40,7 +41,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, ti
     require_distinct(t, 2, where, what="time points")
     require_cells(len(t), k + 1, input_path, f"--k {k} neighbours plus the cell itself")
     with limit_threads(threads):
-        metrics = sequential_metrics(data.X, t, k=k, adaptive_k=adaptive_k, seed=seed)
+        metrics = sequential_metrics(data.X, t, k=k, adaptive_k=adaptive_k, seed=seed, n_boot=n_boot)
     params = {"time_key": time_key, "k": k, "adaptive_k": adaptive_k, "normalize": True}
     if order:
         params["time_order"] = order

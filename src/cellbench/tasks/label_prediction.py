@@ -132,9 +132,14 @@ def score_fold(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=ConvergenceWarning)
             clf.fit(X_train, codes[train])
-        scores = fold_scores(
-            codes[test], clf.predict(X_test), clf.predict_proba(X_test), clf.classes_, average=average
-        )
+        proba = clf.predict_proba(X_test)
+        if classifier == "lr":
+            predicted = clf.predict(X_test)
+        else:
+            # knn (uniform weights) and rf predict exactly classes_[argmax(predict_proba)] (sklearn's
+            # own predict does this): one neighbour search / forest pass per fold instead of two
+            predicted = clf.classes_[np.argmax(proba, axis=1)]
+        scores = fold_scores(codes[test], predicted, proba, clf.classes_, average=average)
     except ValueError:
         # cross_validate (error_score=nan) turns a failed fit into NaN scores
         scores = dict.fromkeys(SCORES, float("nan"))

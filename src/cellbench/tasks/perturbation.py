@@ -50,6 +50,7 @@ import pandas as pd
 
 from cellbench.errors import InputError
 from cellbench.schema import MetricResult
+from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
 log = logging.getLogger("cellbench")
 
@@ -560,26 +561,33 @@ def condition_metrics(
     return out
 
 
-def mean_over_conditions(per_condition: list[MetricResult]) -> list[MetricResult]:
+def mean_over_conditions(
+    per_condition: list[MetricResult], *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
+) -> list[MetricResult]:
     """Per metric variant (metric + params other than condition/effect/n_genes): the mean over
-    conditions where it is defined, params condition "MEAN" and n_conditions."""
-    groups: dict[tuple, list[float]] = {}
+    conditions where it is defined, params condition "MEAN" and n_conditions, with a bootstrap
+    interval over those conditions (n_boot > 0; resampled in condition-name order, so the order
+    the conditions were scored in does not change it)."""
+    groups: dict[tuple, list[tuple[str, float]]] = {}
     keys: dict[tuple, dict] = {}
     for r in per_condition:
         variant = {k: v for k, v in r.params.items() if k not in ("condition", "effect", "n_genes")}
         key = (r.metric_type, tuple(sorted(variant.items())))
         keys[key] = variant
         if r.value is not None:
-            groups.setdefault(key, []).append(r.value)
+            groups.setdefault(key, []).append((str(r.params.get("condition")), r.value))
         else:
             groups.setdefault(key, [])
     out = []
-    for key, values in groups.items():
+    for key, pairs in groups.items():
+        values = [v for _, v in pairs]
+        by_name = [v for _, v in sorted(pairs, key=lambda p: p[0])]
         out.append(
             MetricResult(
                 metric_type=key[0],
                 value=float(np.mean(values)) if values else float("nan"),
                 params={"condition": "MEAN", **keys[key], "n_conditions": len(values)},
+                ci=metric_ci(by_name, unit="conditions", seed=seed, n_boot=n_boot),
             )
         )
     return out
@@ -612,13 +620,16 @@ def evaluate_prediction(
     effect: Effect = "ratio",
     top_n: int = 20,
     source: str = "prediction",
+    seed: int | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> tuple[list[MetricResult], dict]:
     """Score a per-cell prediction (cells x prepared genes, rows named by `cell_ids`).
 
     Treated cells of every evaluated condition must be in the prediction. Their matched controls
     are averaged from the prediction when it has them all (as the reference), from the observed
     controls when it has none (then the prediction must be log-normalized, like the truth); a
-    prediction with only some of them is an error.
+    prediction with only some of them is an error. The condition MEAN rows carry a bootstrap
+    interval over conditions (n_boot > 0; seed default: the prepare seed).
     """
     import scipy.sparse as sp
 
@@ -676,7 +687,8 @@ def evaluate_prediction(
         )
         sources[cond] = control_source
     info = {"conditions": chosen, "control_source": sources, "effect_requested": effect}
-    return per_condition + mean_over_conditions(per_condition), info
+    seed = prepared.settings.seed if seed is None else seed
+    return per_condition + mean_over_conditions(per_condition, seed=seed, n_boot=n_boot), info
 
 
 def baseline_means(prepared: PreparedPerturbation, kind: str, condition: str) -> ConditionPrediction:
@@ -701,6 +713,8 @@ def evaluate_baseline(
     conditions: Sequence[str] | None = None,
     effect: Effect = "ratio",
     top_n: int = 20,
+    seed: int | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> tuple[list[MetricResult], dict]:
     """Score a baseline exactly as a model's prediction is scored."""
     chosen = select_conditions(prepared, conditions)
@@ -708,4 +722,5 @@ def evaluate_baseline(
     for cond in chosen:
         per_condition.extend(condition_metrics(prepared, cond, baseline_means(prepared, kind, cond), effect=effect, top_n=top_n))
     info = {"conditions": chosen, "baseline": kind, "effect_requested": effect}
-    return per_condition + mean_over_conditions(per_condition), info
+    seed = prepared.settings.seed if seed is None else seed
+    return per_condition + mean_over_conditions(per_condition, seed=seed, n_boot=n_boot), info

@@ -95,6 +95,10 @@ def readDatasets(input, catalogPath) {
             species_group: fields.species_group,
             condition_key: fields.condition_key,
             control_name : fields.control_name,
+            // optional: `cellbench sequential --time-order` (comma-separated), perturbation-prepare options
+            time_order   : fields.time_order ? fields.time_order.tokenize(',;')*.trim().findAll { s -> s }.join(',') : null,
+            match_key    : fields.match_key,
+            obs_query    : fields.obs_query,
         ]
         [meta, h5ad]
     }

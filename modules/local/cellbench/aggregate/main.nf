@@ -19,6 +19,7 @@ process CELLBENCH_AGGREGATE {
     def prefix = task.ext.prefix ?: 'aggregate'
     """
     cellbench aggregate \\
+        --threads ${task.cpus} \\
         ${args} \\
         --output-prefix ${prefix} \\
         results

@@ -18,6 +18,7 @@ process CELLBENCH_LABEL_MERGE {
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_prediction__s${meta.seed}"
     """
     cellbench label-merge \\
+        --threads ${task.cpus} \\
         ${args} \\
         --output ${prefix}.json \\
         ${fold_results}

@@ -17,6 +17,8 @@ process CELLBENCH_PERTURBATION_PREPARE {
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__s${meta.seed}"
     def layer = meta.counts_layer ? "--layer ${meta.counts_layer}" : ''
+    def match_key = meta.match_key ? "--match-key ${meta.match_key}" : ''
+    def obs_query = meta.obs_query ? "--obs-query '${meta.obs_query}'" : ''
     """
     cellbench perturbation-prepare \\
         --input ${h5ad} \\
@@ -24,6 +26,8 @@ process CELLBENCH_PERTURBATION_PREPARE {
         ${layer} \\
         --condition-key ${meta.condition_key} \\
         --control-name ${meta.control_name} \\
+        ${match_key} \\
+        ${obs_query} \\
         --seed ${meta.seed} \\
         --threads ${task.cpus} \\
         ${args} \\

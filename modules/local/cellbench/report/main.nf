@@ -24,6 +24,7 @@ process CELLBENCH_REPORT {
         --results ${table} \\
         --outdir report \\
         --no-multiqc \\
+        --threads ${task.cpus} \\
         ${args}
     """
 

@@ -19,6 +19,7 @@ process CELLBENCH_SEQUENTIAL {
     def representation = embedding ? "--embedding ${embedding}" : ''
     def obsm_key = meta.obsm_key ? "--obsm-key ${meta.obsm_key}" : ''
     def layer = meta.layer ? "--layer ${meta.layer}" : ''
+    def time_order = meta.time_order ? "--time-order '${meta.time_order}'" : ''
     """
     cellbench sequential \\
         --input ${h5ad} \\
@@ -28,6 +29,7 @@ process CELLBENCH_SEQUENTIAL {
         ${layer} \\
         --model-name ${meta.model} \\
         --time-key ${meta.time_key} \\
+        ${time_order} \\
         --seed ${meta.seed} \\
         --threads ${task.cpus} \\
         ${args} \\

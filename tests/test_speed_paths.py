@@ -1,0 +1,80 @@
+"""The fast paths for large inputs: the seeded IVF kNN backend, the CELLBENCH_KNN switch, the sampled
+silhouette estimate, and label prediction's single predict_proba pass (same numbers as sklearn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from cellbench.metrics.silhouette_label import silhouette_label
+from cellbench.metrics.silhouette_sampled import silhouette_label_sampled
+from cellbench.neighbors import AUTO_IVF_CELLS, KNN_BACKENDS, knn, resolve_backend
+
+PBMC = Path(__file__).parent / "data" / "pbmc68k_reduced.h5ad"
+
+
+@pytest.fixture(scope="module")
+def pbmc():
+    return ad.read_h5ad(PBMC)
+
+
+@pytest.fixture(scope="module")
+def X(pbmc):
+    return pbmc.obsm["X_pca"].astype(np.float64)
+
+
+def test_ivf_is_registered_deterministic_and_close_to_exact(X):
+    pytest.importorskip("faiss")
+    assert "ivf" in KNN_BACKENDS
+    i1, d1 = knn(X, 15, backend="ivf", workers=1)
+    i2, d2 = knn(X, 15, backend="ivf", workers=2)
+    assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
+    assert np.array_equal(i1[:, 0], np.arange(len(X))) and np.all(d1[:, 0] == 0)
+    assert np.all(np.diff(d1, axis=1) >= 0)
+    exact, dexact = knn(X, 15)
+    recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(i1, exact)]) / 15
+    assert recall > 0.9  # 700 cells in 50-d PCA space: most lists probed hold the true neighbours
+    # where the neighbours agree, so do the (exactly recomputed) distances
+    same = np.all(i1 == exact, axis=1)
+    assert same.any() and np.allclose(d1[same], dexact[same], rtol=0, atol=1e-12)
+    sets, none = knn(X, 30, backend="ivf", include_self=False, return_distance=False)
+    assert none is None and not np.any(sets == np.arange(len(X))[:, None])
+    assert np.all(np.diff(sets, axis=1) > 0)
+
+
+def test_cellbench_knn_switch(monkeypatch):
+    monkeypatch.delenv("CELLBENCH_KNN", raising=False)
+    assert resolve_backend("exact", 10**7) == "exact"
+    monkeypatch.setenv("CELLBENCH_KNN", "auto")
+    assert resolve_backend("exact", AUTO_IVF_CELLS - 1) == "exact"
+    assert resolve_backend("exact", AUTO_IVF_CELLS) == "ivf"
+    monkeypatch.setenv("CELLBENCH_KNN", "ivf")
+    assert resolve_backend("exact", 10) == "ivf"
+    monkeypatch.setenv("CELLBENCH_KNN", "fast")
+    with pytest.raises(ValueError, match="CELLBENCH_KNN"):
+        resolve_backend("exact", 10)
+
+
+def test_sampled_silhouette_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc, X):
+    labels = pbmc.obs["bulk_labels"].astype(str).to_numpy()
+    exact = silhouette_label(X, labels)
+    full = silhouette_label_sampled(X, labels, n_sample=10_000)
+    assert full["n_sample"] == len(X) and abs(full["value"] - exact) < 1e-6
+    assert full["ci95"][0] == full["ci95"][1] == full["value"]
+    part = silhouette_label_sampled(X, labels, n_sample=300, seed=7)
+    assert part == silhouette_label_sampled(X, labels, n_sample=300, seed=7)
+    assert part["ci95"][0] < exact < part["ci95"][1]
+    assert part["ci95"][1] - part["ci95"][0] < 0.05
+
+
+@pytest.mark.parametrize("name", ["knn", "rf"])
+def test_predict_from_proba_equals_sklearn_predict(X, pbmc, name):
+    from cellbench.tasks.label_prediction import class_codes, make_classifier
+
+    _, codes = class_codes(pbmc.obs["bulk_labels"])
+    clf = make_classifier(name, seed=42).fit(X[::2], codes[::2])
+    proba = clf.predict_proba(X[1::2])
+    assert np.array_equal(clf.classes_[np.argmax(proba, axis=1)], clf.predict(X[1::2]))
