@@ -169,10 +169,14 @@ def cellbench_task(case: dict, task: str, args, work: Path, variant: str | None 
     env = dict(os.environ)
     env.pop("CELLBENCH_KNN", None)
     extra = list(args.cellbench_options.get(task, []))
-    if variant == "sampled":
+    if variant == "sampled" and task == "embedding":
         cmd = [sys.executable, str(REPO / "benchmarks/silhouette_estimate.py"), str(case["path"]), case["obsm"],
                case["label"], str(out), str(args.silhouette_sample), str(args.threads)]
         options = f"sampled silhouette, {args.silhouette_sample} cells"
+    elif variant == "sampled" and task == "integration":
+        cmd = [sys.executable, str(REPO / "benchmarks/integration_estimate.py"), str(case["path"]), case["obsm"],
+               case["label"], case["batch"], str(out), str(args.silhouette_sample), str(args.threads)]
+        options = f"sampled entropy, {args.silhouette_sample} cells; exact batch silhouette"
     else:
         cmd = [cellbench_bin(), task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
                "--label-key", case["label"], "--threads", str(args.threads), "--output", str(out)]
@@ -195,6 +199,7 @@ def cellbench_all(case: dict, args, work: Path) -> dict:
     outdir = work / "cellbench_run" / case["name"]
     if outdir.exists():
         shutil.rmtree(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
     cmd = [cellbench_bin(), "run", "--input", str(case["path"]), "--obsm-key", case["obsm"], "--label-key",
            case["label"], "--batch-key", case["batch"], "--no-baselines", "--no-report", "--tasks", ",".join(TASKS),
            "--threads", str(args.threads), "--outdir", str(outdir)]
@@ -272,7 +277,7 @@ def compare(task: str, n: int, ours: list[dict], ref: list[dict]) -> tuple[bool,
 
 
 #: what the --large sizes run instead of the exact defaults (measured against exact at --approx-sizes)
-LARGE_VARIANTS = {"clustering": "knn=auto", "embedding": "sampled", "integration": "knn=auto"}
+LARGE_VARIANTS = {"clustering": "knn=auto", "embedding": "sampled", "integration": "sampled"}
 
 
 def approx_diffs(approx: list[dict], exact: list[dict]) -> str:
@@ -376,16 +381,20 @@ def write_report(rows: list[dict], runs: list[dict], approx: list[dict], args, s
     if approx:
         lines += ["", ("Approximations (used for the --large sizes) against cellbench's exact values on the same "
                        "input: |approximate - exact| per metric. CELLBENCH_KNN=ivf: seeded faiss IVF kNN "
-                       "(neighbors.resolve_backend); sampled silhouette: cellbench.metrics.silhouette_sampled "
-                       "(exact widths of a seeded sample of cells, 95% normal interval)."), "",
+                       "(neighbors.resolve_backend); sampled silhouette / entropy: "
+                       "cellbench.metrics.silhouette_sampled / entropy_sampled (exact values of a seeded sample "
+                       "of 10,000 cells against all cells, 95% normal interval)."), "",
                   "| case | cells | task | variant | wall | peak RSS | values | abs. difference to exact |",
                   "|---|---:|---|---|---:|---:|---|---|"]
         for r in approx:
             lines.append(f"| {r['case']} | {r['n_cells']} | {r['task']} | {r['variant']} | {r['wall_s']} s | "
                          f"{r['peak_rss_mb']} MB | {r['values']} | {r['diffs']} |")
     if any(r.get("reference_reused") for r in rows):
+        ref_loads = [r["reference_load"] for r in rows if r.get("reference_load") is not None]
+        span = f" (load average then: {min(ref_loads):.2f} to {max(ref_loads):.2f})" if ref_loads else ""
         lines += ["", ("(r): reference row reused from an earlier run of this script on the same input file "
-                       "(same checksum, same machine); see WORKDIR/reference/*.json for when and the load then.")]
+                       f"(same checksum, same machine){span}; see WORKDIR/reference/*.json for when and the load "
+                       "of each. A higher load then than during the cellbench rows inflates the speedups.")]
     text = "\n".join(lines) + "\n"
     (out_dir / f"{stamp}.md").write_text(text)
     (out_dir / "latest.md").write_text(text)
@@ -447,7 +456,12 @@ def main(argv=None) -> int:
                 args.cellbench_options = large_options if large else {}
                 variant = LARGE_VARIANTS.get(task) if large else None
                 print(f"[bench] cellbench {case['name']} {task} {variant or ''}", file=sys.stderr, flush=True)
-                mine = cellbench_task(case, task, args, work, variant)
+                try:
+                    mine = cellbench_task(case, task, args, work, variant)
+                except (RuntimeError, subprocess.CalledProcessError, OSError, ValueError) as err:
+                    print(f"[bench] FAILED: {err}", file=sys.stderr, flush=True)
+                    rows.append({**row, "note": f"cellbench failed: {err}"[:300], "agree": False})
+                    continue
                 exact_values[task] = mine["metrics"]
                 loads.append(os.getloadavg()[0])
                 row.update(cellbench_s=mine["wall_s"], cellbench_rss_mb=mine["peak_rss_mb"],
@@ -457,7 +471,7 @@ def main(argv=None) -> int:
                 ref = reference_task(case, task, args, work)
                 loads.append(os.getloadavg()[0])
                 row.update(reference_s=ref["wall_s"], reference_rss_mb=ref["peak_rss_mb"],
-                           reference_reused=ref["reused"])
+                           reference_reused=ref["reused"], reference_load=ref.get("load"))
                 if not args.reference_only:
                     ok, worst, note = compare(task, case["n"], mine["metrics"], ref["metrics"])
                     row.update(agree=ok, max_abs_diff=f"{worst:.2g}", note=note,
@@ -477,7 +491,11 @@ def main(argv=None) -> int:
                                "values": headline(m["metrics"]), "diffs": diffs})
         if not args.reference_only and case["n"] in args.run_sizes:
             print(f"[bench] cellbench run {case['name']}", file=sys.stderr, flush=True)
-            m = cellbench_all(case, args, work)
+            try:
+                m = cellbench_all(case, args, work)
+            except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
+                print(f"[bench] FAILED: {err}", file=sys.stderr, flush=True)
+                m = {"wall_s": "failed", "peak_rss_mb": "-"}
             runs.append({"case": case["name"], "n_cells": case["n"], **{k: m[k] for k in ("wall_s", "peak_rss_mb")}})
     if args.reference_only:
         return 0

@@ -78,3 +78,41 @@ def test_predict_from_proba_equals_sklearn_predict(X, pbmc, name):
     clf = make_classifier(name, seed=42).fit(X[::2], codes[::2])
     proba = clf.predict_proba(X[1::2])
     assert np.array_equal(clf.classes_[np.argmax(proba, axis=1)], clf.predict(X[1::2]))
+
+
+def test_sampled_entropy_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc, X):
+    from cellbench.metrics.entropy_per_cell import entropy_per_cell, entropy_per_cell_values
+    from cellbench.metrics.entropy_sampled import entropy_per_cell_sampled, sampled_entropy_values
+
+    batch = pbmc.obs["phase"].astype(str).to_numpy()
+    exact = entropy_per_cell(X, batch)
+    full = entropy_per_cell_sampled(X, batch, k=50, n_sample=10_000)
+    assert full["n_sample"] == len(X)
+    assert abs(full["value"] - entropy_per_cell(X, batch, k=50)) < 1e-12
+    picked, values = sampled_entropy_values(X, batch, n_sample=250, seed=3)
+    assert np.allclose(values, entropy_per_cell_values(X, batch)[picked], rtol=0, atol=1e-12)
+    part = entropy_per_cell_sampled(X, batch, n_sample=250, seed=3)
+    assert part["ci95"][0] < exact < part["ci95"][1]
+
+
+def test_cellbench_knn_switches_only_the_clustering_graph(monkeypatch):
+    from cellbench import neighbors
+
+    calls = []
+    real = neighbors.knn
+
+    def spy(X, k, **kwargs):
+        calls.append(kwargs.get("backend", "exact"))
+        return real(X, k, **kwargs)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(neighbors.SCANPY_EXACT_LIMIT, 8))
+    monkeypatch.setattr(neighbors, "knn", spy)
+    monkeypatch.setenv("CELLBENCH_KNN", "ivf")
+    pytest.importorskip("faiss")
+    neighbors.scanpy_connectivities(X, 15)
+    assert calls == ["ivf"]
+    # the metrics' own searches (entropy: knn_blocks with the default backend) stay exact
+    exact_sets = neighbors.knn(X[:500], 10, return_distance=False)[0]
+    monkeypatch.delenv("CELLBENCH_KNN")
+    assert np.array_equal(exact_sets, neighbors.knn(X[:500], 10, return_distance=False)[0])

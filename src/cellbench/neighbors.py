@@ -12,8 +12,8 @@ depends only on the data size. So results never depend on the thread count.
   does with its last bits. Backends are registered in `KNN_BACKENDS`: "exact" (the default) and
   "ivf", a seeded faiss inverted-file search for atlases of millions of cells (deterministic
   whatever the thread count, candidates re-ranked exactly). The environment variable
-  CELLBENCH_KNN (exact | ivf | auto) switches the default search (`resolve_backend`); measured
-  accuracy and speed are in benchmarks/results.
+  CELLBENCH_KNN (exact | ivf | auto) switches the clustering graph's search (`resolve_backend`);
+  measured accuracy and speed are in benchmarks/results.
 - `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,
   tiles and rounding), which is what scanpy uses below 8192 cells.
 - `umap_connectivities`: umap's `fuzzy_simplicial_set` (as called by `scanpy.pp.neighbors`),
@@ -465,15 +465,15 @@ AUTO_IVF_CELLS = 200_000
 
 
 def resolve_backend(backend: str, n: int) -> str:
-    """The backend a default ("exact") search really uses, after the `CELLBENCH_KNN` switch.
+    """The backend the clustering kNN graph (`scanpy_connectivities`, >= 8192 cells) really uses.
 
-    CELLBENCH_KNN unset or "exact": exact everywhere (the default; every metric exact). "ivf": the
-    seeded inverted-file search everywhere kNN is computed with the default backend. "auto": "ivf"
-    from `AUTO_IVF_CELLS` cells on (atlases where exact search takes hours), exact below. Measured on
-    100k x 64 synthetic cells (benchmarks/results): recall@15 ~0.8, so Leiden partitions and
-    entropy_per_cell move beyond TASKS.md's tolerances on such high-dimensional noise; it is a
-    documented approximation for million-cell runs, never the default. A backend named explicitly
-    other than "exact" is used as is.
+    CELLBENCH_KNN unset or "exact": exact (the default). "ivf": the seeded inverted-file search.
+    "auto": "ivf" from `AUTO_IVF_CELLS` cells on (atlases where the exact graph takes long), exact
+    below. Measured on 100k x 64 synthetic cells (benchmarks/results): the IVF graph's Leiden ARI is
+    0.033 from the exact graph's and 0.0045 from the reference's (itself approximate, pynndescent).
+    Only the clustering graph switches: on entropy_per_cell the IVF neighbours are biased (-0.07 at
+    100k; the probed cells follow batch shifts), so large-atlas entropy uses
+    `cellbench.metrics.entropy_sampled` instead. A backend named explicitly is used as is.
     """
     import logging
     import os
@@ -540,7 +540,6 @@ def knn_blocks(
     each cell's neighbourhood at once (entropy with k = 200) and need not hold all n x k indices."""
     X = _as_float64(X)
     _check_k(X.shape[0], k, include_self)
-    backend = resolve_backend(backend, X.shape[0])
     if backend in _BLOCK_BACKENDS:
         yield from _BLOCK_BACKENDS[backend](X, k, include_self, block_bytes, workers, return_distance)
         return
@@ -716,7 +715,7 @@ def scanpy_connectivities(X, n_neighbors: int = 15, *, float32_input: bool | Non
 
     Below 8192 cells scanpy searches exactly with sklearn (reproduced here, rounding included); from
     8192 on it uses pynndescent, which is approximate and, with today's pynndescent, crashes inside
-    scanpy; here the search stays exact, which is what pynndescent approximates. scanpy then zeroes
+    scanpy; here the search stays exact (what pynndescent approximates; CELLBENCH_KNN may choose IVF). scanpy then zeroes
     the self-distances (its kNN distances are a view of the matrix whose diagonal it clears).
     `float32_input`: whether the representation is float32 data (sklearn rounds distances for
     float32 input); default: yes if every value is exactly representable in float32.
@@ -736,7 +735,7 @@ def scanpy_connectivities(X, n_neighbors: int = 15, *, float32_input: bool | Non
         indices, distances = indices[:, :n_neighbors], distances[:, :n_neighbors].copy()
         distances[indices == np.arange(n)[:, None]] = 0.0
     else:
-        indices, distances = knn(X, n_neighbors, include_self=True)
+        indices, distances = knn(X, n_neighbors, include_self=True, backend=resolve_backend("exact", n))
     conn = umap_connectivities(indices, distances, n_neighbors)
     return conn, indices, distances
 
