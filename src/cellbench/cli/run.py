@@ -160,8 +160,10 @@ def _print_summary(paths) -> None:
     from cellbench.io.results import read_result
 
     values = defaultdict(list)
+    seeds = set()
     for path in paths:
         result = read_result(path)
+        seeds.add(result.seed)
         for m in result.metrics:
             headline = not m.params or str(m.params.get("classifier", "")).startswith("MEAN")
             if headline and m.value is not None:
@@ -169,6 +171,7 @@ def _print_summary(paths) -> None:
     models = sorted({k[0] for k in values})
     metrics = sorted({k[1] for k in values})
     width = max([len(m) for m in metrics] + [6])
+    click.echo(f"headline metrics, mean over {len(seeds)} seed(s)")
     click.echo(" " * width + "".join(f"{m:>16}" for m in models))
     for metric in metrics:
         cells = []
