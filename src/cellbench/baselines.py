@@ -21,11 +21,6 @@ N_TOP_GENES = 3000
 N_COMPS = 50
 
 
-def expression_matrix(adata, layer: str | None = None):
-    """The expression matrix a baseline starts from: X or a layer (sparse kept sparse)."""
-    return adata.X if layer is None else adata.layers[layer]
-
-
 def pca_baseline(counts, *, n_top_genes: int = N_TOP_GENES, n_comps: int = N_COMPS, seed: int = 42) -> dict:
     """PCA of the standard workflow. Returns {"X_pca": float32 (n_cells, n_comps), "n_genes_used": int}.
 

@@ -37,22 +37,19 @@ def command(input_path, method, layer, n_top_genes, n_comps, seed, threads, outp
     import scipy.sparse as sp
 
     from cellbench import __version__
-    from cellbench.baselines import expression_matrix, looks_like_counts, pca_baseline
+    from cellbench.baselines import looks_like_counts, pca_baseline
     from cellbench.cli._options import limit_threads
     from cellbench.errors import InputError
     from cellbench.io.atomic import atomic_path
-    from cellbench.io.dataset import read_h5ad
+    from cellbench.io.dataset import layer_or_x, read_h5ad
     from cellbench.io.results import sha256_file
 
     log = logging.getLogger("cellbench")
     adata = read_h5ad(input_path)
-    if layer is not None and layer not in adata.layers:
-        keys = ", ".join(adata.layers.keys()) or "none"
-        raise InputError(f"{input_path}: layer '{layer}' not found (layers: {keys})")
+    matrix = layer_or_x(adata, layer, input_path)
     if not adata.obs_names.is_unique:
         dup = adata.obs_names[adata.obs_names.duplicated()][0]
         raise InputError(f"{input_path}: cell ids are not unique (first duplicate '{dup}')")
-    matrix = expression_matrix(adata, layer)
     where = f"{input_path}:{'layers[' + layer + ']' if layer else 'X'}"
     if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(f"{where}: no expression matrix")

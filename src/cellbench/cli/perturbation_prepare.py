@@ -57,7 +57,7 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
 
     from cellbench.cli._options import default_dataset_name, limit_threads
     from cellbench.errors import InputError
-    from cellbench.io.dataset import obs_column, read_h5ad
+    from cellbench.io.dataset import layer_or_x, obs_column, read_h5ad
     from cellbench.io.perturbation import write_prepared
     from cellbench.io.results import sha256_file
     from cellbench.tasks.perturbation import PrepareSettings, prepare_perturbation
@@ -80,13 +80,7 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
         logging.getLogger("cellbench").info("--obs-query keeps %d of %d cells", int(keep.sum()), adata.n_obs)
         adata = adata[keep].copy()
         column = adata.obs[condition_key]
-    if layer is not None:
-        if layer not in adata.layers:
-            keys = ", ".join(adata.layers.keys()) or "none"
-            raise InputError(f"{input_path}: layer '{layer}' not found (layers: {keys})")
-        counts = adata.layers[layer]
-    else:
-        counts = adata.X
+    counts = layer_or_x(adata, layer, input_path)
     batches = obs_column(adata, match_key, input_path).astype(str).to_numpy() if match_key else None
     conds = column.astype(str).to_numpy()
     if not (conds == control_name).any():

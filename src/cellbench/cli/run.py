@@ -65,8 +65,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
 
     from cellbench.cli import LazyGroup
     from cellbench.cli._options import default_dataset_name
-    from cellbench.errors import InputError
-    from cellbench.io.dataset import read_h5ad
+    from cellbench.io.dataset import layer_or_x, read_h5ad
 
     log = logging.getLogger("cellbench")
     group = LazyGroup()
@@ -104,12 +103,10 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         reps.append((name, {"embedding": path}))
     counts = None
     if baselines:
-        from cellbench.baselines import expression_matrix, looks_like_counts
+        from cellbench.baselines import looks_like_counts
 
-        if counts_layer is not None and counts_layer not in adata.layers:
-            raise InputError(f"{input_path}: layer '{counts_layer}' not found (layers: "
-                             f"{', '.join(adata.layers.keys()) or 'none'})")
-        if counts_layer is not None or looks_like_counts(expression_matrix(adata, None)):
+        counts_matrix = layer_or_x(adata, counts_layer, input_path)
+        if counts_layer is not None or looks_like_counts(counts_matrix):
             counts = {"layer": counts_layer}
         else:
             log.warning("%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)

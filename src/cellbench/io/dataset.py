@@ -39,6 +39,16 @@ def read_h5ad(path: str | os.PathLike, backed: bool = False):
         raise InputError(f"{path}: not a readable h5ad file ({reason})") from None
 
 
+def layer_or_x(adata, layer: str | None, path: str | os.PathLike):
+    """X, or the named layer; a missing layer is an InputError listing the layers there are."""
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        keys = ", ".join(adata.layers.keys()) or "none"
+        raise InputError(f"{path}: layer '{layer}' not found (layers: {keys})")
+    return adata.layers[layer]
+
+
 def obs_column(adata, key: str, path: str | os.PathLike) -> pd.Series:
     """The obs column `key`, or an InputError listing what columns there are."""
     if key not in adata.obs.columns:

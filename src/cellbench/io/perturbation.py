@@ -22,7 +22,7 @@ import pandas as pd
 
 from cellbench.errors import InputError
 from cellbench.io.atomic import atomic_path
-from cellbench.io.dataset import read_h5ad
+from cellbench.io.dataset import layer_or_x, read_h5ad
 
 FORMAT = "cellbench-perturbation-prepared"
 FORMAT_VERSION = "1"
@@ -134,13 +134,7 @@ def load_prediction(path: str | os.PathLike, genes, layer: str | None = None):
     import scipy.sparse as sp
 
     adata = read_h5ad(path)
-    if layer is not None:
-        if layer not in adata.layers:
-            keys = ", ".join(adata.layers.keys()) or "none"
-            raise InputError(f"{path}: layer '{layer}' not found (layers: {keys})")
-        X = adata.layers[layer]
-    else:
-        X = adata.X
+    X = layer_or_x(adata, layer, path)
     if X is None:
         raise InputError(f"{path}: has no expression matrix X")
     var = pd.Index(np.asarray(adata.var_names).astype(str))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cellbench.errors import InputError
-from cellbench.io.dataset import check_readable, read_h5ad
+from cellbench.io.dataset import check_readable, layer_or_x, read_h5ad
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,7 @@ def _pick(adata, spec: RepresentationSpec, path) -> object:
             keys = ", ".join(adata.obsm.keys()) or "none"
             raise InputError(f"{path}: obsm key '{spec.obsm_key}' not found (obsm keys: {keys})")
         return adata.obsm[spec.obsm_key]
-    if spec.layer is not None:
-        if spec.layer not in adata.layers:
-            keys = ", ".join(adata.layers.keys()) or "none"
-            raise InputError(f"{path}: layer '{spec.layer}' not found (layers: {keys})")
-        return adata.layers[spec.layer]
-    return adata.X
+    return layer_or_x(adata, spec.layer, path)
 
 
 def to_dense_float(matrix, path, dtype=np.float64) -> np.ndarray:

@@ -17,6 +17,16 @@ from cellbench.neighbors import DEFAULT_BLOCK_BYTES, knn_blocks
 DEFAULT_K = 200
 
 
+def neighborhood_entropy(neighbor_codes: np.ndarray, n_batches: int) -> np.ndarray:
+    """-sum_b p_b ln p_b of each row's batch codes (rows x k), unnormalised; shared with the sampled estimate."""
+    rows, k = neighbor_codes.shape
+    flat = (np.arange(rows)[:, None] * n_batches + neighbor_codes).ravel()
+    p = np.bincount(flat, minlength=rows * n_batches).reshape(rows, n_batches) / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -plogp.sum(axis=1)
+
+
 def entropy_per_cell_values(
     X, batch, k: int = DEFAULT_K, *, backend: str = "exact", block_bytes: int = DEFAULT_BLOCK_BYTES
 ) -> np.ndarray:
@@ -31,12 +41,7 @@ def entropy_per_cell_values(
     norm = np.log(n_batches) if n_batches > 1 else np.nan
     blocks = knn_blocks(X, k, include_self=True, return_distance=False, backend=backend, block_bytes=block_bytes)
     for start, stop, idx, _ in blocks:
-        rows = stop - start
-        flat = (np.arange(rows)[:, None] * n_batches + codes[idx]).ravel()
-        p = np.bincount(flat, minlength=rows * n_batches).reshape(rows, n_batches) / k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        out[start:stop] = -plogp.sum(axis=1) / norm
+        out[start:stop] = neighborhood_entropy(codes[idx], n_batches) / norm
     return out
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbench.metrics.entropy_per_cell import DEFAULT_K
+from cellbench.metrics.entropy_per_cell import DEFAULT_K, neighborhood_entropy
 from cellbench.metrics.silhouette_label import encode_labels
 from cellbench.neighbors import DEFAULT_BLOCK_BYTES
 
@@ -46,12 +46,7 @@ def sampled_entropy_values(
     step = min(step, max(16, (block_bytes // max(1, (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
     out = np.empty(m)
     for start, stop, idx, _ in map_blocks(impl.block, block_ranges(m, step)):
-        rows = stop - start
-        flat = (np.arange(rows)[:, None] * n_batches + perm_codes[idx]).ravel()
-        p = np.bincount(flat, minlength=rows * n_batches).reshape(rows, n_batches) / k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        out[start:stop] = -plogp.sum(axis=1) / norm
+        out[start:stop] = neighborhood_entropy(perm_codes[idx], n_batches) / norm
     return picked, out
 
 
