@@ -160,6 +160,61 @@ def test_make_classifier_matches_tasks_md():
         make_classifier("svm")
 
 
+def _sklearn_knn():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scaler", StandardScaler(with_mean=False)), ("knn", KNeighborsClassifier())])
+
+
+def test_fast_knn_classifier_gives_sklearns_probabilities(pbmc_xy):
+    from cellbench.knn_classifier import KnnClassifier
+
+    X, y = pbmc_xy
+    _, codes = class_codes(y)
+    assert isinstance(make_classifier("knn", 42, n_features=X.shape[1]), KnnClassifier)
+    assert not isinstance(make_classifier("knn", 42, n_features=10_000), KnnClassifier)  # wide: sklearn's
+    assert not isinstance(make_classifier("knn", 42, n_features=4), KnnClassifier)  # KD-tree: sklearn's
+    folds = assign_folds(y, 5, 42)
+    for fold in range(5):
+        train, test = folds != fold, folds == fold
+        expected = _sklearn_knn().fit(X[train], codes[train])
+        for threads in (1, 2):
+            got = KnnClassifier(threads=threads).fit(X[train], codes[train])
+            assert np.array_equal(got.classes_, expected.classes_)
+            assert np.array_equal(got.predict_proba(X[test]), expected.predict_proba(X[test]))
+
+
+def test_fast_knn_classifier_ties_and_duplicates(monkeypatch):
+    """Integer data with duplicated cells: ties at the k-th place are decided by index, as sklearn's
+    heap keeps the earliest; rows the float32 bound cannot prove go through the exact fallback."""
+    from cellbench import knn_classifier
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2, size=(60, 20)).astype(float)
+    train = np.vstack([base, base, base[:20]])  # every cell at least twice: many exact ties
+    y = rng.integers(0, 3, size=len(train))
+    query = rng.integers(0, 2, size=(40, 20)).astype(float)
+    expected = _sklearn_knn().fit(train, y).predict_proba(query)
+    got = knn_classifier.KnnClassifier().fit(train, y).predict_proba(query)
+    assert np.array_equal(got, expected)
+    nearest, tied = knn_classifier.exact_query_knn(train, query, 5)
+    assert tied
+    # the neighbour sets themselves, against a float64 brute force ordered by (distance, index);
+    # a small EXTRA forces the exact fallback for rows the float32 bound cannot prove
+    d2 = ((query[:, None, :] - train[None, :, :]) ** 2).sum(axis=2)
+    brute = np.sort(np.argsort(d2, axis=1, kind="stable")[:, :5], axis=1)
+    assert np.array_equal(nearest, brute)
+    monkeypatch.setattr(knn_classifier, "EXTRA", 1)
+    assert np.array_equal(knn_classifier.exact_query_knn(train, query, 5)[0], brute)
+    # without duplicates: no ties, the fast path answers alone
+    distinct = rng.standard_normal((300, 20))
+    assert not knn_classifier.exact_query_knn(distinct, distinct[:50] + 0.01, 5)[1]
+    with pytest.raises(ValueError, match="n_neighbors"):
+        knn_classifier.exact_query_knn(train[:3], query, 5)
+
+
 def test_sparse_input_and_threads_give_identical_scores(pbmc):
     """The raw-expression baseline may stay sparse: identical numbers to the dense matrix."""
     counts = pbmc.layers["counts"]

@@ -11,14 +11,13 @@ import logging
 
 import numpy as np
 
-from cellbench.metrics.silhouette_label import silhouette_samples
-from cellbench.neighbors import DEFAULT_BLOCK_BYTES
+from cellbench.metrics.silhouette_label import TILE, silhouette_samples
 
 log = logging.getLogger("cellbench")
 
 
 def silhouette_batch_values(
-    X, labels, batch, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
+    X, labels, batch, rescale: bool = True, tile: int = TILE
 ) -> list[tuple[str, np.ndarray]]:
     """Per scored label group (sorted): its cells' 1 - |silhouette w.r.t. batch| (or |s| unrescaled).
 
@@ -37,7 +36,7 @@ def silhouette_batch_values(
         n_batches = len(np.unique(batch_subset))
         if n_batches == 1 or n_batches == int(mask.sum()):
             continue
-        s = np.abs(silhouette_samples(X[mask], batch_subset, block_bytes))
+        s = np.abs(silhouette_samples(X[mask], batch_subset, tile))
         if rescale:
             s = 1.0 - s
         groups.append((group, s))
@@ -54,7 +53,7 @@ def silhouette_batch_score(groups: list[tuple[str, np.ndarray]]) -> float:
 
 
 def silhouette_batch(
-    X, labels, batch, rescale: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES
+    X, labels, batch, rescale: bool = True, tile: int = TILE
 ) -> float:
     """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies."""
-    return silhouette_batch_score(silhouette_batch_values(X, labels, batch, rescale, block_bytes))
+    return silhouette_batch_score(silhouette_batch_values(X, labels, batch, rescale, tile))
