@@ -116,3 +116,34 @@ def test_cellbench_knn_switches_only_the_clustering_graph(monkeypatch):
     exact_sets = neighbors.knn(X[:500], 10, return_distance=False)[0]
     monkeypatch.delenv("CELLBENCH_KNN")
     assert np.array_equal(exact_sets, neighbors.knn(X[:500], 10, return_distance=False)[0])
+
+
+@pytest.mark.parametrize("task", ["embedding", "integration"])
+def test_max_cells_switches_to_the_sampled_estimate(tmp_path, task):
+    """--max-cells: the sampled estimate, marked by params n_sample, its interval covering the exact
+    value; at or above the number of cells nothing changes (same bytes of metrics)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cellbench.cli import cli
+
+    metric = {"embedding": "silhouette_score", "integration": "entropy_per_cell"}[task]
+    base = [task, "--input", str(PBMC), "--obsm-key", "X_pca", "--label-key", "bulk_labels", "--n-boot", "200"]
+    if task == "integration":
+        base += ["--batch-key", "phase"]
+
+    def run(name, *extra):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(cli, [*base, *extra, "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        return {m["metric_type"]: m for m in json.loads(out.read_text())["metrics"]}
+
+    exact = run("exact")[metric]
+    assert run("large", "--max-cells", "700")[metric] == exact  # 700 cells: not above the limit
+    sampled = run("sampled", "--max-cells", "300")[metric]
+    assert sampled["params"] == {"n_sample": 300} and exact["params"] == {}
+    assert sampled["ci"]["unit"] == "sampled cells" and sampled["ci"]["n_units"] == 300
+    assert sampled["ci"]["low"] < exact["value"] < sampled["ci"]["high"]
+    assert sampled["value"] != exact["value"]
+    assert run("again", "--max-cells", "300")[metric] == sampled  # seeded

@@ -52,6 +52,17 @@ def representation_options(f):
     return f
 
 
+def max_cells_option(f):
+    """--max-cells: above this many cells, the all-pairs metrics become seeded sampled estimates."""
+    return click.option(
+        "--max-cells", default=None, type=click.IntRange(min=2),
+        help="Atlas scale: above this many cells, estimate the metrics that need every pair or every "
+        "neighbourhood (silhouette_score, entropy_per_cell) from a seeded sample of this many cells "
+        "(each sampled cell's value exact, against all cells; the interval covers the sampling). The "
+        "metric's params then carry n_sample. [default: exact at any size]",
+    )(f)
+
+
 def n_boot_option(f):
     """--n-boot: resamples of the task-time bootstrap intervals (`ci` of a metric); 0 switches them off."""
     return click.option(

@@ -2,14 +2,20 @@
 
 import click
 
-from cellbench.cli._options import dataset_options, representation_options, run_options, task_command
+from cellbench.cli._options import (
+    dataset_options,
+    max_cells_option,
+    representation_options,
+    run_options,
+    task_command,
+)
 
 
 @click.command(
     "embedding",
     help="Embedding quality as cz-benchmarks computes it: silhouette_score = mean silhouette width of the "
     "representation with respect to the obs column --label-key, euclidean, rescaled to [0, 1] as "
-    "(ASW + 1) / 2 (scib-metrics silhouette_label; exact distances in row blocks, no n x n matrix), with a bootstrap interval over the per-cell widths (--n-boot). "
+    "(ASW + 1) / 2 (scib-metrics silhouette_label; exact distances in tiles, no n x n matrix), with a bootstrap interval over the per-cell widths (--n-boot). "
     "Reads the dataset and its representation (--obsm-key/--layer/X, or --embedding); writes one result "
     "JSON (task embedding).\n\n"
     "Example: cellbench embedding --input pbmc.h5ad --obsm-key X_pca --label-key bulk_labels "
@@ -18,10 +24,11 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @dataset_options
 @representation_options
 @click.option("--label-key", required=True, help="obs column with the ground-truth labels (e.g. cell type).")
+@max_cells_option
 @run_options
 @task_command
-def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, output, seed, threads,
-            n_boot, stopwatch):
+def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, max_cells, output, seed,
+            threads, n_boot, stopwatch):
     from cellbench.cli._embedding_tasks import require_distinct
     from cellbench.cli._options import TaskInputs, limit_threads
     from cellbench.io.results import make_result, write_result
@@ -31,13 +38,13 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     labels = data.labels(label_key)
     require_distinct(labels, 2, f"{input_path}: obs column '{label_key}'")
     with limit_threads(threads):
-        metrics = embedding_metrics(data.X, labels, seed=seed, n_boot=n_boot)
+        metrics = embedding_metrics(data.X, labels, seed=seed, n_boot=n_boot, max_cells=max_cells)
     result = make_result(
         task="embedding",
         dataset=data.dataset,
         model=data.model,
         seed=seed,
-        params={"label_key": label_key},
+        params={"label_key": label_key, **({"max_cells": max_cells} if max_cells else {})},
         metrics=metrics,
         inputs=data.inputs,
         n_cells=len(labels),

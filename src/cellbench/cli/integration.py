@@ -2,7 +2,13 @@
 
 import click
 
-from cellbench.cli._options import dataset_options, representation_options, run_options, task_command
+from cellbench.cli._options import (
+    dataset_options,
+    max_cells_option,
+    representation_options,
+    run_options,
+    task_command,
+)
 
 
 @click.command(
@@ -23,10 +29,11 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @click.option("--batch-key", required=True, help="obs column with the batches (sample, donor, technology).")
 @click.option("--n-neighbors", default=200, show_default=True, type=click.IntRange(min=1),
               help="Neighbours per cell for entropy_per_cell (capped at the number of cells).")
+@max_cells_option
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, batch_key, n_neighbors,
-            output, seed, threads, n_boot, stopwatch):
+            max_cells, output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._embedding_tasks import require_distinct
     from cellbench.cli._options import TaskInputs, limit_threads
     from cellbench.io.results import make_result, write_result
@@ -37,13 +44,15 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     batch = data.labels(batch_key)
     require_distinct(batch, 2, f"{input_path}: obs column '{batch_key}'", what="batches")
     with limit_threads(threads):
-        metrics = integration_metrics(data.X, labels, batch, k=n_neighbors, seed=seed, n_boot=n_boot)
+        metrics = integration_metrics(data.X, labels, batch, k=n_neighbors, seed=seed, n_boot=n_boot,
+                                      max_cells=max_cells)
     result = make_result(
         task="integration",
         dataset=data.dataset,
         model=data.model,
         seed=seed,
-        params={"label_key": label_key, "batch_key": batch_key, "n_neighbors": int(min(n_neighbors, len(labels)))},
+        params={"label_key": label_key, "batch_key": batch_key, "n_neighbors": int(min(n_neighbors, len(labels))),
+                **({"max_cells": max_cells} if max_cells else {})},
         metrics=metrics,
         inputs=data.inputs,
         n_cells=len(labels),

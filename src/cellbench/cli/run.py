@@ -7,6 +7,8 @@ the same bytes as the pipeline's (apart from wall time), and adds no science of 
 
 import click
 
+from cellbench.cli._options import max_cells_option
+
 
 def _split_csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
@@ -54,11 +56,12 @@ def _named_embedding(value: str) -> tuple[str, str]:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS and rf.")
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples of the intervals the tasks store with their metrics (0: none).")
+@max_cells_option
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.pass_context
 def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, batch_key, time_key, time_order,
-            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, report, outdir):
+            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, report, outdir):
     import logging
     import time
     from pathlib import Path
@@ -127,8 +130,8 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
 
     task_options = {
         "clustering": {"label_key": label_key},
-        "embedding": {"label_key": label_key},
-        "integration": {"label_key": label_key, "batch_key": batch_key},
+        "embedding": {"label_key": label_key, "max_cells": max_cells},
+        "integration": {"label_key": label_key, "batch_key": batch_key, "max_cells": max_cells},
         "label_prediction": {"label_key": label_key},
         "sequential": {"time_key": time_key, "time_order": time_order},
     }

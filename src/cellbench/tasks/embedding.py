@@ -2,6 +2,9 @@
 
 scib-metrics `silhouette_label` (euclidean, rescaled (ASW + 1) / 2), params {} as in the reference.
 The interval (`ci`, n_boot > 0) resamples the per-cell silhouette widths behind the score.
+With `max_cells` below the number of cells, the score is the seeded sampled estimate
+(`cellbench.metrics.silhouette_sampled`): params {"n_sample": max_cells}, and the interval resamples
+the sampled widths, so it covers the sampling error.
 """
 
 from __future__ import annotations
@@ -13,17 +16,28 @@ from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
 
-def silhouette_result(X, labels, *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT) -> MetricResult:
-    """`silhouette_score` (params {}) with its per-cell bootstrap interval."""
-    widths = silhouette_samples(X, labels)
+def silhouette_result(
+    X, labels, *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT, max_cells: int | None = None
+) -> MetricResult:
+    """`silhouette_score` (params {}, or {"n_sample": m} when sampled) with its bootstrap interval."""
+    params, unit = {}, "cells"
+    if max_cells is not None and len(labels) > max_cells:
+        from cellbench.metrics.silhouette_sampled import sampled_silhouette_widths
+
+        _, widths = sampled_silhouette_widths(X, labels, n_sample=max_cells, seed=seed)
+        params, unit = {"n_sample": int(max_cells)}, "sampled cells"
+    else:
+        widths = silhouette_samples(X, labels)
     return MetricResult(
         metric_type="silhouette_score",
         value=silhouette_label_score(widths),
-        params={},
-        ci=metric_ci(widths, seed=seed, n_boot=n_boot, transform=lambda m: (m + 1.0) / 2.0),
+        params=params,
+        ci=metric_ci(widths, seed=seed, n_boot=n_boot, unit=unit, transform=lambda m: (m + 1.0) / 2.0),
     )
 
 
-def embedding_metrics(X, labels, *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT) -> list[MetricResult]:
+def embedding_metrics(
+    X, labels, *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT, max_cells: int | None = None
+) -> list[MetricResult]:
     labels = np.asarray(labels).astype(str)
-    return [silhouette_result(X, labels, seed=seed, n_boot=n_boot)]
+    return [silhouette_result(X, labels, seed=seed, n_boot=n_boot, max_cells=max_cells)]
