@@ -162,31 +162,24 @@ def run_cmd(cmd: list[str], log: Path, env: dict | None = None) -> dict:
 
 def cellbench_task(case: dict, task: str, args, work: Path, variant: str | None = None) -> dict:
     """One cellbench task in its own process. variant: None (defaults: exact), "knn=ivf"/"knn=auto"
-    (CELLBENCH_KNN), or "sampled" (the sampled silhouette estimate, embedding only)."""
+    (CELLBENCH_KNN), or "sampled" (--max-cells: sampled silhouette / entropy estimates)."""
     tag = f"__{variant.replace('=', '_')}" if variant else ""
     out = work / "cellbench" / f"{case['name']}__{task}{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("CELLBENCH_KNN", None)
     extra = list(args.cellbench_options.get(task, []))
-    if variant == "sampled" and task == "embedding":
-        cmd = [sys.executable, str(REPO / "benchmarks/silhouette_estimate.py"), str(case["path"]), case["obsm"],
-               case["label"], str(out), str(args.silhouette_sample), str(args.threads)]
-        options = f"sampled silhouette, {args.silhouette_sample} cells"
-    elif variant == "sampled" and task == "integration":
-        cmd = [sys.executable, str(REPO / "benchmarks/integration_estimate.py"), str(case["path"]), case["obsm"],
-               case["label"], case["batch"], str(out), str(args.silhouette_sample), str(args.threads)]
-        options = f"sampled entropy, {args.silhouette_sample} cells; exact batch silhouette"
-    else:
-        cmd = [cellbench_bin(), task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
-               "--label-key", case["label"], "--threads", str(args.threads), "--output", str(out)]
-        if task == "integration":
-            cmd += ["--batch-key", case["batch"]]
-        cmd += extra
-        options = " ".join(extra)
-        if variant and variant.startswith("knn="):
-            env["CELLBENCH_KNN"] = variant.split("=", 1)[1]
-            options = (f"CELLBENCH_KNN={env['CELLBENCH_KNN']} " + options).strip()
+    if variant == "sampled":
+        extra += ["--max-cells", str(args.silhouette_sample)]
+    cmd = [cellbench_bin(), task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
+           "--label-key", case["label"], "--threads", str(args.threads), "--output", str(out)]
+    if task == "integration":
+        cmd += ["--batch-key", case["batch"]]
+    cmd += extra
+    options = " ".join(extra)
+    if variant and variant.startswith("knn="):
+        env["CELLBENCH_KNN"] = variant.split("=", 1)[1]
+        options = (f"CELLBENCH_KNN={env['CELLBENCH_KNN']} " + options).strip()
     m = run_cmd(cmd, log=out.with_suffix(".log"), env=env)
     result = json.loads(out.read_text())
     m["metrics"] = result["metrics"]
@@ -281,12 +274,12 @@ LARGE_VARIANTS = {"clustering": "knn=auto", "embedding": "sampled", "integration
 
 
 def approx_diffs(approx: list[dict], exact: list[dict]) -> str:
-    """'metric: |diff|' for the headline metrics (params {} or estimate) both report."""
+    """'metric: |diff|' for the headline metrics (params {} or n_sample) both report."""
     ex = {m["metric_type"]: m["value"] for m in exact if not m.get("params")}
     out = []
     for m in approx:
         p = m.get("params") or {}
-        if (not p or "estimate" in p) and m["metric_type"] in ex:
+        if (not p or "n_sample" in p) and m["metric_type"] in ex:
             out.append(f"{m['metric_type']}: {abs(m['value'] - ex[m['metric_type']]):.2g}")
     return ", ".join(out)
 
@@ -295,11 +288,11 @@ def headline(metrics: list[dict]) -> str:
     parts = []
     for m in metrics:
         p = m.get("params") or {}
-        if not p or "estimate" in p or str(p.get("classifier", "")).startswith("MEAN"):
+        if not p or "n_sample" in p or str(p.get("classifier", "")).startswith("MEAN"):
             if m["metric_type"] in ("mean_fold_f1", "mean_fold_precision", "mean_fold_recall"):
                 continue
-            ci = (m.get("params") or {}).get("ci95")
-            ci = f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else ""
+            ci = m.get("ci") if "n_sample" in p else None
+            ci = f" (95% CI {ci['low']:.4f}-{ci['high']:.4f}, {p['n_sample']} cells)" if ci else ""
             parts.append(f"{m['metric_type'].replace('mean_fold_', '')}={m['value']:.4f}{ci}")
     return ", ".join(parts)
 
@@ -382,8 +375,8 @@ def write_report(rows: list[dict], runs: list[dict], approx: list[dict], args, s
         lines += ["", ("Approximations (used for the --large sizes) against cellbench's exact values on the same "
                        "input: |approximate - exact| per metric. CELLBENCH_KNN=ivf: seeded faiss IVF kNN "
                        "(neighbors.resolve_backend); sampled silhouette / entropy: "
-                       "cellbench.metrics.silhouette_sampled / entropy_sampled (exact values of a seeded sample "
-                       "of 10,000 cells against all cells, 95% normal interval)."), "",
+                       "`--max-cells 10000`: cellbench.metrics.silhouette_sampled / entropy_sampled (exact values of a "
+                       "seeded sample of 10,000 cells against all cells, bootstrap 95% interval over them)."), "",
                   "| case | cells | task | variant | wall | peak RSS | values | abs. difference to exact |",
                   "|---|---:|---|---|---:|---:|---|---|"]
         for r in approx:

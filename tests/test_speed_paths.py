@@ -53,9 +53,31 @@ def test_cellbench_knn_switch(monkeypatch):
     assert resolve_backend("exact", AUTO_IVF_CELLS) == "ivf"
     monkeypatch.setenv("CELLBENCH_KNN", "ivf")
     assert resolve_backend("exact", 10) == "ivf"
+    assert resolve_backend("exact", 10, "exact") == "exact"  # an explicit mode (--knn) beats the variable
+    assert resolve_backend("exact", 10, "scanpy") == "scanpy"
     monkeypatch.setenv("CELLBENCH_KNN", "fast")
     with pytest.raises(ValueError, match="CELLBENCH_KNN"):
         resolve_backend("exact", 10)
+
+
+def test_clustering_records_the_graph_search(tmp_path, monkeypatch):
+    """params.knn says which search built the graph: exact below 8192 cells whatever --knn says."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cellbench.cli import cli
+
+    monkeypatch.delenv("CELLBENCH_KNN", raising=False)
+    out = tmp_path / "c.json"
+    args = ["clustering", "--input", str(PBMC), "--obsm-key", "X_pca", "--label-key", "bulk_labels",
+            "--n-boot", "0", "--output", str(out)]
+    for mode in ("scanpy", "ivf"):
+        result = CliRunner().invoke(cli, [*args, "--knn", mode])
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.read_text())["params"]["knn"] == "exact"
+    result = CliRunner().invoke(cli, [*args, "--knn", "fast"])
+    assert result.exit_code != 0 and "fast" in result.output
 
 
 def test_sampled_silhouette_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc, X):

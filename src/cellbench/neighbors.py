@@ -11,14 +11,15 @@ depends only on the data size. So results never depend on the thread count.
   directly as sum((x - y)^2) in float64, so the answer is exact and deterministic whatever BLAS
   does with its last bits. Backends are registered in `KNN_BACKENDS`: "exact" (the default) and
   "ivf", a seeded faiss inverted-file search for atlases of millions of cells (deterministic
-  whatever the thread count, candidates re-ranked exactly). The environment variable
-  CELLBENCH_KNN (exact | ivf | auto) switches the clustering graph's search (`resolve_backend`);
-  measured accuracy and speed are in benchmarks/results.
+  whatever the thread count, candidates re-ranked exactly). `cellbench clustering --knn` or the
+  environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
+  search (`resolve_backend`); measured accuracy and speed are in benchmarks/results.
 - `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,
   tiles and rounding), which is what scanpy uses below 8192 cells.
 - `umap_connectivities`: umap's `fuzzy_simplicial_set` (as called by `scanpy.pp.neighbors`),
   vectorised with the same arithmetic, without numba.
-- `scanpy_connectivities`: `scanpy.pp.neighbors(use_rep=..., n_neighbors=15)` end to end.
+- `scanpy_connectivities`: `scanpy.pp.neighbors(use_rep=..., n_neighbors=15)` end to end (or, in
+  mode "scanpy" from 8192 cells, scanpy itself: the reference's pynndescent graph).
 - `squared_distance_blocks`, `map_blocks`: float64 distance blocks and the deterministic block-parallel
   map that the silhouette metrics also use.
 """
@@ -248,7 +249,8 @@ class _ExactKnn:
         sub = left @ self.right_hi_sample.T  # -2 x.y + hi_y on the sampled columns
         on_grid = selfcol % stride == 0
         sub[rows[on_grid], selfcol[on_grid] // stride] = self._self_value()
-        cut = np.partition(sub, k - 1, axis=1)[:, k - 1].astype(np.float64) + self.slack[start:stop]
+        sub.partition(k - 1, axis=1)  # in place (a temporary): no second (rows x sample) array
+        cut = sub[:, k - 1].astype(np.float64) + self.slack[start:stop]
         # 2. candidates: lower bound (-2 x.y + lo_y, from the GEMM) below the cut, computed in column
         # tiles that stay in cache. Beats one (c, n) GEMM followed by full passes over it (add the
         # column term, compare) by ~2x at 100k x 64 (memory traffic, not flops, was the cost).
@@ -271,7 +273,8 @@ class _ExactKnn:
         is_self = cols == start + r
         upper[is_self] = self._self_value()
         upper_pad, _ = _padded(r, upper, c, np.float32(np.inf))
-        kth = np.partition(upper_pad, k - 1, axis=1)[:, k - 1].astype(np.float64) + self.slack[start:stop]
+        upper_pad.partition(k - 1, axis=1)
+        kth = upper_pad[:, k - 1].astype(np.float64) + self.slack[start:stop]
         keep = (low <= kth[r].astype(np.float32)) | is_self
         if not self.include_self:
             keep &= ~is_self
@@ -464,31 +467,42 @@ _BLOCK_BACKENDS: dict[str, Callable] = {"exact": _exact_knn_blocks, "ivf": _ivf_
 AUTO_IVF_CELLS = 200_000
 
 
-def resolve_backend(backend: str, n: int) -> str:
-    """The backend the clustering kNN graph (`scanpy_connectivities`, >= 8192 cells) really uses.
+#: The clustering graph's search modes (`--knn` of `cellbench clustering`, or CELLBENCH_KNN).
+KNN_MODES = ("exact", "ivf", "auto", "scanpy")
 
-    CELLBENCH_KNN unset or "exact": exact (the default). "ivf": the seeded inverted-file search.
-    "auto": "ivf" from `AUTO_IVF_CELLS` cells on (atlases where the exact graph takes long), exact
-    below. Measured on 100k x 64 synthetic cells (benchmarks/results): the IVF graph's Leiden ARI is
-    0.033 from the exact graph's and 0.0045 from the reference's (itself approximate, pynndescent).
-    Only the clustering graph switches: on entropy_per_cell the IVF neighbours are biased (-0.07 at
-    100k; the probed cells follow batch shifts), so large-atlas entropy uses
-    `cellbench.metrics.entropy_sampled` instead. A backend named explicitly is used as is.
-    """
-    import logging
+
+def knn_mode(mode: str | None = None) -> str:
+    """The clustering graph's search mode: `mode` if given, else CELLBENCH_KNN, else "exact"."""
     import os
 
+    if mode is None:
+        mode = os.environ.get("CELLBENCH_KNN", "exact")
+    mode = mode.strip().lower() or "exact"
+    if mode not in KNN_MODES:
+        raise ValueError(f"kNN mode {mode!r} (CELLBENCH_KNN or --knn): choose {', '.join(KNN_MODES)}")
+    return mode
+
+
+def resolve_backend(backend: str, n: int, mode: str | None = None) -> str:
+    """The search the clustering kNN graph (`scanpy_connectivities`, >= 8192 cells) really uses.
+
+    mode (`knn_mode`): "exact" (the default): exact. "ivf": the seeded inverted-file search.
+    "auto": "ivf" from `AUTO_IVF_CELLS` cells on (atlases where the exact graph takes long), exact
+    below. "scanpy": the reference's own graph, scanpy.pp.neighbors with pynndescent (approximate;
+    same connectivities as cz-benchmarks). Measured on 100k x 64 synthetic cells
+    (benchmarks/results): the reference's pynndescent graph holds 63 % of the exact 15 nearest
+    neighbours, and Leiden's ARI on it is 0.035 higher than on the exact graph over five seeds; the
+    IVF graph's ARI is within 0.005-0.02 of the reference's. Only the clustering graph switches: on
+    entropy_per_cell the IVF neighbours are biased (-0.07 at 100k; the probed cells follow batch
+    shifts), so large-atlas entropy uses `cellbench.metrics.entropy_sampled` instead. A backend other
+    than "exact" named by the caller is used as is.
+    """
     if backend != "exact":
         return backend
-    mode = os.environ.get("CELLBENCH_KNN", "exact").strip().lower() or "exact"
-    if mode not in ("exact", "ivf", "auto"):
-        raise ValueError(f"CELLBENCH_KNN={mode!r}: choose exact, ivf or auto")
+    mode = knn_mode(mode)
     if mode == "ivf" or (mode == "auto" and n >= AUTO_IVF_CELLS):
-        logging.getLogger("cellbench").warning(
-            "kNN of %d cells: seeded approximate search (faiss IVF, CELLBENCH_KNN=%s), not exact", n, mode
-        )
         return "ivf"
-    return "exact"
+    return "scanpy" if mode == "scanpy" else "exact"
 
 
 def _check_k(n: int, k: int, include_self: bool) -> None:
@@ -710,12 +724,16 @@ def umap_connectivities(
     return result
 
 
-def scanpy_connectivities(X, n_neighbors: int = 15, *, float32_input: bool | None = None):
-    """`scanpy.pp.neighbors(adata, use_rep=<X>, n_neighbors=15)` connectivities, without scanpy.
+def scanpy_connectivities(
+    X, n_neighbors: int = 15, *, float32_input: bool | None = None, mode: str | None = None, seed: int = 0
+):
+    """`scanpy.pp.neighbors(adata, use_rep=<X>, n_neighbors=15, random_state=seed)` connectivities.
 
     Below 8192 cells scanpy searches exactly with sklearn (reproduced here, rounding included); from
-    8192 on it uses pynndescent, which is approximate and, with today's pynndescent, crashes inside
-    scanpy; here the search stays exact (what pynndescent approximates; CELLBENCH_KNN may choose IVF). scanpy then zeroes
+    8192 on it uses pynndescent, which is approximate (and, with pynndescent >= 0.6, crashes inside
+    scanpy 1.11). There the search follows `mode` (`resolve_backend`): exact by default, IVF, or
+    "scanpy", which runs scanpy.pp.neighbors itself (pynndescent 0.5, one thread, random_state=seed:
+    the reference's graph to the bit; then the returned indices and distances are None). scanpy zeroes
     the self-distances (its kNN distances are a view of the matrix whose diagonal it clears).
     `float32_input`: whether the representation is float32 data (sklearn rounds distances for
     float32 input); default: yes if every value is exactly representable in float32.
@@ -735,17 +753,40 @@ def scanpy_connectivities(X, n_neighbors: int = 15, *, float32_input: bool | Non
         indices, distances = indices[:, :n_neighbors], distances[:, :n_neighbors].copy()
         distances[indices == np.arange(n)[:, None]] = 0.0
     else:
-        indices, distances = knn(X, n_neighbors, include_self=True, backend=resolve_backend("exact", n))
+        backend = resolve_backend("exact", n, mode)
+        if backend != "exact":
+            import logging
+
+            logging.getLogger("cellbench").warning(
+                "kNN graph of %d cells: approximate search (%s), not exact", n,
+                "faiss IVF, seeded" if backend == "ivf" else "scanpy.pp.neighbors: pynndescent, as the reference",
+            )
+        if backend == "scanpy":
+            return _scanpy_neighbors(X.astype(np.float32) if float32_input else X, n_neighbors, seed), None, None
+        indices, distances = knn(X, n_neighbors, include_self=True, backend=backend)
     conn = umap_connectivities(indices, distances, n_neighbors)
     return conn, indices, distances
+
+
+def _scanpy_neighbors(X: np.ndarray, n_neighbors: int, seed: int):
+    """scanpy.pp.neighbors itself, as the reference calls it: its connectivities (float32 CSR)."""
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    adata = ad.AnnData(obs=pd.DataFrame(index=np.arange(X.shape[0]).astype(str)), obsm={"X_rep": X})
+    sc.pp.neighbors(adata, use_rep="X_rep", n_neighbors=n_neighbors, random_state=seed)
+    return adata.obsp["connectivities"].tocsr()
 
 
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
     "KNN_BACKENDS",
+    "KNN_MODES",
     "blas_threads",
     "knn",
     "knn_blocks",
+    "knn_mode",
     "map_blocks",
     "resolve_backend",
     "scanpy_connectivities",

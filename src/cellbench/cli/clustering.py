@@ -8,7 +8,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @click.command(
     "clustering",
     help="Clustering as cz-benchmarks computes it: the representation's kNN graph (k = 15, UMAP "
-    "connectivities, exactly as scanpy.pp.neighbors; exact search at every size), Leiden (igraph, "
+    "connectivities, exactly as scanpy.pp.neighbors; exact search at every size unless --knn), Leiden (igraph, "
     "modularity, 2 iterations, resolution 1, --seed), then adjusted_rand_index and "
     "normalized_mutual_info of the clusters against the obs column --label-key (params {}). With "
     "--resolution-sweep, Leiden also runs at resolutions 0.1..2.0 and NMI and ARI at the resolution of "
@@ -22,15 +22,22 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @click.option("--label-key", required=True, help="obs column with the ground-truth labels (e.g. cell type).")
 @click.option("--resolution-sweep", is_flag=True,
               help="Also report the best NMI (and ARI there) over Leiden resolutions 0.1..2.0.")
+@click.option("--knn", "knn_mode", type=click.Choice(["exact", "ivf", "auto", "scanpy"]), default=None,
+              help="The graph's neighbour search from 8192 cells on (below, exact as scanpy). exact: exact, "
+              "deterministic. scanpy: the reference's own graph (scanpy.pp.neighbors, pynndescent seeded with "
+              "--seed), so ARI/NMI are the reference's to the bit; approximate and slower. ivf: seeded faiss "
+              "inverted file, for atlases. auto: ivf from 200,000 cells. Recorded in params.knn. "
+              "[default: $CELLBENCH_KNN, else exact]")
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, resolution_sweep,
-            output, seed, threads, n_boot, stopwatch):
+            knn_mode, output, seed, threads, n_boot, stopwatch):
     import logging
 
     from cellbench.cli._embedding_tasks import require_cells, require_distinct
     from cellbench.cli._options import TaskInputs, limit_threads
     from cellbench.io.results import make_result, write_result
+    from cellbench.neighbors import SCANPY_EXACT_LIMIT, resolve_backend
     from cellbench.tasks.clustering import (
         N_ITERATIONS,
         N_NEIGHBORS,
@@ -43,8 +50,12 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     labels = data.labels(label_key)
     require_distinct(labels, 2, f"{input_path}: obs column '{label_key}'")
     require_cells(len(labels), 3, input_path, "a kNN graph needs neighbours")
+    try:
+        search = resolve_backend("exact", len(labels), knn_mode) if len(labels) >= SCANPY_EXACT_LIMIT else "exact"
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--knn / CELLBENCH_KNN") from None
     with limit_threads(threads):
-        outcome = run_clustering(data.X, labels, seed=seed, resolution_sweep=resolution_sweep)
+        outcome = run_clustering(data.X, labels, seed=seed, resolution_sweep=resolution_sweep, knn=search)
     logging.getLogger("cellbench").info("%s: %d Leiden clusters", input_path, outcome.n_clusters)
     params = {
         "label_key": label_key,
@@ -52,6 +63,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
         "resolution": RESOLUTION,
         "n_iterations": N_ITERATIONS,
         "n_clusters": outcome.n_clusters,
+        "knn": search,
     }
     if resolution_sweep:
         params["resolution_sweep"] = {

@@ -51,10 +51,15 @@ def run_clustering(
     n_iterations: int = N_ITERATIONS,
     resolution_sweep: bool = False,
     float32_input: bool | None = None,
+    knn: str | None = None,
 ) -> ClusteringOutcome:
-    """Leiden clusters, ARI/NMI against `labels`, and optionally the resolution sweep."""
+    """Leiden clusters, ARI/NMI against `labels`, and optionally the resolution sweep.
+
+    `knn`: the graph's search from 8192 cells on (`cellbench.neighbors.resolve_backend`; default
+    CELLBENCH_KNN, else exact); "scanpy" seeds pynndescent with `seed`, as the reference does.
+    """
     labels = np.asarray(labels).astype(str)
-    conn, _, _ = scanpy_connectivities(X, n_neighbors, float32_input=float32_input)
+    conn, _, _ = scanpy_connectivities(X, n_neighbors, float32_input=float32_input, mode=knn, seed=seed)
     graph = graph_from_connectivities(conn)
     clusters = leiden(graph=graph, resolution=resolution, n_iterations=n_iterations, seed=seed)
     metrics = [
