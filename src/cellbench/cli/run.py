@@ -8,6 +8,7 @@ the same bytes as the pipeline's (apart from wall time), and adds no science of 
 import click
 
 from cellbench.cli._options import max_cells_option
+from cellbench.memory import release_freed_memory
 
 
 def _split_csv(value: str | None) -> list[str]:
@@ -146,6 +147,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
                threads=threads, n_boot=n_boot, output=str(out), **opts, **task_options[task])
         log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
         written.append(out)
+        release_freed_memory()  # one process, many units: peak RSS follows the largest unit, not their sum
 
     _print_summary(written)
     if report:
