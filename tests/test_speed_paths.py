@@ -169,3 +169,20 @@ def test_max_cells_switches_to_the_sampled_estimate(tmp_path, task):
     assert sampled["ci"]["low"] < exact["value"] < sampled["ci"]["high"]
     assert sampled["value"] != exact["value"]
     assert run("again", "--max-cells", "300")[metric] == sampled  # seeded
+
+
+def test_progress_lines_go_to_the_log_at_most_every_few_seconds(caplog):
+    import logging
+
+    from cellbench.progress import Progress
+
+    with caplog.at_level(logging.INFO, logger="cellbench"):
+        quiet = Progress("quick loop", 10)
+        for i in range(1, 11):
+            quiet.step(i)
+        assert not caplog.records  # a fast loop says nothing
+        chatty = Progress("slow loop", 4, every_s=0.0)
+        for i in range(1, 5):
+            chatty.step(i)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("slow loop: 1/4 (25 %)") and len(lines) == 3  # not at the end

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from cellbench.progress import Progress
+
 #: Memory for one block of pairwise distances and its temporaries, in bytes; one block is in flight
 #: per thread. The partition into blocks depends only on the data size, never on the thread count.
 DEFAULT_BLOCK_BYTES = 128 * 1024 * 1024
@@ -532,8 +534,10 @@ def knn(
     """
     indices = np.empty((np.shape(X)[0], k), dtype=np.int64)
     distances = np.empty((np.shape(X)[0], k)) if return_distance else None
+    progress = Progress(f"kNN (k={k}, {backend}) of cells", len(indices))
     for start, stop, idx, dist in knn_blocks(X, k, include_self=include_self, return_distance=return_distance,
                                              backend=backend, block_bytes=block_bytes, workers=workers):
+        progress.step(stop)
         indices[start:stop] = idx
         if return_distance:
             distances[start:stop] = dist

@@ -13,6 +13,7 @@ import numpy as np
 
 from cellbench.metrics.silhouette_label import encode_labels
 from cellbench.neighbors import DEFAULT_BLOCK_BYTES, knn_blocks
+from cellbench.progress import Progress
 
 DEFAULT_K = 200
 
@@ -40,8 +41,10 @@ def entropy_per_cell_values(
     out = np.empty(n)
     norm = np.log(n_batches) if n_batches > 1 else np.nan
     blocks = knn_blocks(X, k, include_self=True, return_distance=False, backend=backend, block_bytes=block_bytes)
+    progress = Progress(f"entropy_per_cell: neighbours (k={k}) of cells", n)
     for start, stop, idx, _ in blocks:
         out[start:stop] = neighborhood_entropy(codes[idx], n_batches) / norm
+        progress.step(stop)
     return out
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cellbench.progress import Progress
+
 #: Rows and columns of one distance tile: 4 MB of float32, in cache for the elementwise steps
 #: (1024 measured fastest at 100k x 64 among 512, 1024 and 2048).
 TILE = 1024
@@ -77,7 +79,9 @@ def distance_sums_by_label(X, codes: np.ndarray, n_labels: int, tile: int = TILE
         return p, row_sums, col_sums
 
     sums = np.zeros((n, n_labels))
+    progress = Progress(f"silhouette distances of {n} cells, tile pairs", len(pairs))
     for p, row_sums, col_sums in map_blocks(one_pair, [(p, p + 1) for p in range(len(pairs))]):
+        progress.step(p + 1)
         i, j = pairs[p]
         (r0, r1), (c0, c1) = tiles[i], tiles[j]
         rows = sums[r0:r1]

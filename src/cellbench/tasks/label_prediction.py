@@ -16,6 +16,8 @@ densify their fold, because on sparse input they round differently from the refe
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -26,6 +28,8 @@ from cellbench.memory import release_freed_memory
 from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+
+log = logging.getLogger("cellbench")
 
 CLASSIFIERS = ("lr", "knn", "rf")  # the reference's order of per-classifier results
 N_FOLDS = 5
@@ -227,8 +231,12 @@ def run_label_prediction(
     labels_kept = labels[keep]
     folds = assign_folds(labels_kept, n_folds, seed)
     rows: list[MetricResult] = []
-    for clf in _classifier_order(classifiers):
+    order = _classifier_order(classifiers)
+    for i, clf in enumerate(order):
         for fold in range(n_folds):
+            start = time.perf_counter()
             rows.extend(score_fold(X_kept, labels_kept, folds, fold, clf, seed, threads))
             release_freed_memory()  # each forest's 0.9 GB (100k cells) back before the next one
+            log.info("label prediction: %s fold %d/%d (%d/%d) %.1f s", clf, fold + 1, n_folds,
+                     i * n_folds + fold + 1, len(order) * n_folds, time.perf_counter() - start)
     return merge_folds(rows, seed=seed, n_boot=n_boot)
