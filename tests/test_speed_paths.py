@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cellbench.metrics.silhouette_label import silhouette_label
-from cellbench.metrics.silhouette_sampled import silhouette_label_sampled
+from cellbench.metrics.silhouette_sampled import sampled_silhouette_widths
 from cellbench.neighbors import AUTO_IVF_CELLS, KNN_BACKENDS, knn, resolve_backend
 
 PBMC = Path(__file__).parent / "data" / "pbmc68k_reduced.h5ad"
@@ -81,15 +81,18 @@ def test_clustering_records_the_graph_search(tmp_path, monkeypatch):
 
 
 def test_sampled_silhouette_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc, X):
+    from cellbench.metrics.silhouette_label import silhouette_samples
+    from cellbench.tasks.embedding import silhouette_result
+
     labels = pbmc.obs["bulk_labels"].astype(str).to_numpy()
     exact = silhouette_label(X, labels)
-    full = silhouette_label_sampled(X, labels, n_sample=10_000)
-    assert full["n_sample"] == len(X) and abs(full["value"] - exact) < 1e-6
-    assert full["ci95"][0] == full["ci95"][1] == full["value"]
-    part = silhouette_label_sampled(X, labels, n_sample=300, seed=7)
-    assert part == silhouette_label_sampled(X, labels, n_sample=300, seed=7)
-    assert part["ci95"][0] < exact < part["ci95"][1]
-    assert part["ci95"][1] - part["ci95"][0] < 0.05
+    picked, widths = sampled_silhouette_widths(X, labels, n_sample=10_000)
+    assert picked.size == len(X) and abs((widths.mean() + 1) / 2 - exact) < 1e-6
+    picked, widths = sampled_silhouette_widths(X, labels, n_sample=300, seed=7)
+    assert np.allclose(widths, silhouette_samples(X, labels)[picked], rtol=0, atol=1e-6)  # each width exact
+    part = silhouette_result(X, labels, seed=7, max_cells=300)
+    assert part == silhouette_result(X, labels, seed=7, max_cells=300)
+    assert part.ci.low < exact < part.ci.high and part.ci.high - part.ci.low < 0.05
 
 
 @pytest.mark.parametrize("name", ["knn", "rf"])
@@ -104,17 +107,19 @@ def test_predict_from_proba_equals_sklearn_predict(X, pbmc, name):
 
 def test_sampled_entropy_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc, X):
     from cellbench.metrics.entropy_per_cell import entropy_per_cell, entropy_per_cell_values
-    from cellbench.metrics.entropy_sampled import entropy_per_cell_sampled, sampled_entropy_values
+    from cellbench.metrics.entropy_sampled import sampled_entropy_values
+    from cellbench.tasks.integration import integration_metrics
 
+    labels = pbmc.obs["bulk_labels"].astype(str).to_numpy()
     batch = pbmc.obs["phase"].astype(str).to_numpy()
     exact = entropy_per_cell(X, batch)
-    full = entropy_per_cell_sampled(X, batch, k=50, n_sample=10_000)
-    assert full["n_sample"] == len(X)
-    assert abs(full["value"] - entropy_per_cell(X, batch, k=50)) < 1e-12
+    picked, values = sampled_entropy_values(X, batch, k=50, n_sample=10_000)
+    assert picked.size == len(X)
+    assert abs(values.mean() - entropy_per_cell(X, batch, k=50)) < 1e-12
     picked, values = sampled_entropy_values(X, batch, n_sample=250, seed=3)
     assert np.allclose(values, entropy_per_cell_values(X, batch)[picked], rtol=0, atol=1e-12)
-    part = entropy_per_cell_sampled(X, batch, n_sample=250, seed=3)
-    assert part["ci95"][0] < exact < part["ci95"][1]
+    part = integration_metrics(X, labels, batch, seed=3, max_cells=250)[0]
+    assert part.params == {"n_sample": 250} and part.ci.low < exact < part.ci.high
 
 
 def test_cellbench_knn_switches_only_the_clustering_graph(monkeypatch):

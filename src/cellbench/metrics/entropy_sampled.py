@@ -4,8 +4,8 @@ out of reach (n^2 d: 1M cells x 64-d is ~100x the work of 100k).
 The value is a mean over cells, so a seeded uniform sample of m cells (without replacement) is
 taken and *their* exact k nearest neighbours among all n cells are found (the exact block search
 of cellbench.neighbors, on the sampled rows only): every sampled per-cell entropy is the exact one,
-and their mean is an unbiased estimate with a 95 % normal interval (finite-population corrected).
-Cost m n d. An approximate index (faiss IVF) is no substitute here: its probed cells follow the
+and their mean is an unbiased estimate (the integration task, `--max-cells`, puts a bootstrap
+interval over the sampled cells on it). Cost m n d. An approximate index (faiss IVF) is no substitute here: its probed cells follow the
 k-means partition, which follows the batch shifts, and it underestimates the entropy by ~0.07 at
 100k synthetic cells (benchmarks/results), far outside TASKS.md's 3e-3.
 """
@@ -19,7 +19,6 @@ from cellbench.metrics.silhouette_label import encode_labels
 from cellbench.neighbors import DEFAULT_BLOCK_BYTES
 
 DEFAULT_SAMPLE = 10_000
-Z95 = 1.959963984540054
 
 
 def sampled_entropy_values(
@@ -49,16 +48,3 @@ def sampled_entropy_values(
         out[start:stop] = neighborhood_entropy(perm_codes[idx], n_batches) / norm
     return picked, out
 
-
-def entropy_per_cell_sampled(
-    X, batch, k: int = DEFAULT_K, n_sample: int = DEFAULT_SAMPLE, seed: int = 42,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> dict:
-    """{"value", "ci95": [lo, hi], "n_sample", "n_cells", "seed"}: the estimate of `entropy_per_cell`."""
-    n = len(batch)
-    _, values = sampled_entropy_values(X, batch, k, n_sample, seed, block_bytes)
-    m = values.size
-    est = float(values.mean())
-    fpc = np.sqrt(max(0.0, (n - m) / max(1, n - 1)))
-    half = Z95 * float(values.std(ddof=1)) / np.sqrt(m) * fpc if m > 1 else 0.0
-    return {"value": est, "ci95": [float(est - half), float(est + half)], "n_sample": m, "n_cells": n, "seed": seed}
