@@ -3,6 +3,7 @@
 import click
 
 from cellbench.cli._options import dataset_options, representation_options, run_options, task_command
+from cellbench.neighbors import KNN_MODES
 
 
 @click.command(
@@ -22,7 +23,7 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @click.option("--label-key", required=True, help="obs column with the ground-truth labels (e.g. cell type).")
 @click.option("--resolution-sweep", is_flag=True,
               help="Also report the best NMI (and ARI there) over Leiden resolutions 0.1..2.0.")
-@click.option("--knn", "knn_mode", type=click.Choice(["exact", "ivf", "auto", "scanpy"]), default=None,
+@click.option("--knn", "knn_mode", type=click.Choice(KNN_MODES), default=None,
               help="The graph's neighbour search from 8192 cells on (below, exact as scanpy). exact: exact, "
               "deterministic. scanpy: the reference's own graph (scanpy.pp.neighbors, pynndescent seeded with "
               "--seed), so ARI/NMI are the reference's to the bit; approximate and slower. ivf: seeded faiss "
