@@ -208,3 +208,81 @@ def test_neighbour_sets_without_distances(X, k, include_self):
     idx, _ = knn(Y, 2, include_self=include_self, return_distance=False)
     ref_idx, _ = brute_force(Y, 2, include_self)
     np.testing.assert_array_equal(idx, np.sort(ref_idx, axis=1))
+
+
+# --------------------------------------------------------------------------------------------------
+# the symmetric-tile search (cellbench.knn_symmetric) with many lists, blocks and tiles
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_tiles(monkeypatch):
+    """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc."""
+    from cellbench import knn_symmetric
+
+    monkeypatch.setattr(knn_symmetric, "LIST_CELLS", 50)
+    monkeypatch.setattr(knn_symmetric, "BOUND_COLUMNS", 64)
+    monkeypatch.setattr(knn_symmetric, "BOUND_PER_K", 2)
+    monkeypatch.setattr(knn_symmetric, "TILE_BLOCKS", 2)
+    return knn_symmetric
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("k", [1, 15, 200])
+def test_symmetric_tiles_equal_brute_force(small_tiles, X, k, include_self):
+    ref_idx, ref_dist = brute_force(X, k, include_self)
+    impl = small_tiles.SymmetricExactKnn(np.asarray(X, np.float64), k, include_self, True, block_rows=16)
+    assert len(impl._lists()) > 5
+    for workers in (1, 2):
+        blocks = list(knn_blocks(X, k, include_self=include_self, block_bytes=1, workers=workers))
+        assert len(blocks) == -(-len(X) // 16)
+        np.testing.assert_array_equal(np.vstack([b[2] for b in blocks]), ref_idx)
+        np.testing.assert_allclose(np.vstack([b[3] for b in blocks]), ref_dist, rtol=1e-9, atol=1e-9)
+    sets, _ = knn(X, k, include_self=include_self, return_distance=False, block_bytes=1)
+    np.testing.assert_array_equal(sets, np.sort(ref_idx, axis=1))
+
+
+def test_symmetric_tiles_break_ties_by_index(small_tiles, X):
+    # three copies of each cell: ties at zero distance and at every further distance
+    Y = np.vstack([X[:120], X[:120], X[:120]])
+    for include_self in (True, False):
+        for k in (2, 5):
+            ref_idx, ref_dist = brute_force(Y, k, include_self)
+            idx, dist = knn(Y, k, include_self=include_self, block_bytes=1)
+            np.testing.assert_array_equal(idx, ref_idx)
+            sets, _ = knn(Y, k, include_self=include_self, return_distance=False, block_bytes=1)
+            np.testing.assert_array_equal(sets, np.sort(ref_idx, axis=1))
+
+
+def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(small_tiles, monkeypatch, X):
+    """Past CANDIDATE_BYTES the search goes on from the next row with the streaming search, still exact."""
+    monkeypatch.setattr(small_tiles, "fits", lambda n, k: True)
+    monkeypatch.setattr(small_tiles, "CANDIDATE_BYTES", 12 * 6000)
+    raised = []
+    real = small_tiles.SymmetricExactKnn.blocks
+
+    def spy(self, workers):
+        yielded = 0
+        try:
+            for block in real(self, workers):
+                yielded += 1
+                yield block
+        except small_tiles.TooManyCandidates:
+            raised.append(yielded)
+            raise
+
+    monkeypatch.setattr(small_tiles.SymmetricExactKnn, "blocks", spy)
+    blocks = list(knn_blocks(X, 30, block_bytes=1))
+    assert raised and 0 < raised[0] < len(blocks)  # some symmetric blocks came first, then the hand-over
+    starts = [b[0] for b in blocks]
+    assert starts == sorted(starts) and blocks[-1][1] == len(X)
+    ref_idx, ref_dist = brute_force(X, 30, True)
+    np.testing.assert_array_equal(np.vstack([b[2] for b in blocks]), ref_idx)
+    np.testing.assert_allclose(np.vstack([b[3] for b in blocks]), ref_dist, rtol=1e-9, atol=1e-9)
+
+
+def test_symmetric_tiles_only_when_their_candidates_fit():
+    from cellbench import knn_symmetric
+
+    assert knn_symmetric.fits(100_000, 200) and knn_symmetric.fits(1_000_000, 15)
+    assert not knn_symmetric.fits(1_000_000, 200)  # 1M x 200 streams by rows instead

@@ -9,7 +9,10 @@ depends only on the data size. So results never depend on the thread count.
   cell itself first when `include_self`. Candidates come from a float32 GEMM with a proven error
   margin (|x|^2 - 2 x.y + |y|^2 on centred data); the distances that decide are then recomputed
   directly as sum((x - y)^2) in float64, so the answer is exact and deterministic whatever BLAS
-  does with its last bits. Backends are registered in `KNN_BACKENDS`: "exact" (the default) and
+  does with its last bits. The exact backend searches all cells at once with symmetric tiles
+  (`cellbench.knn_symmetric`: each product computed once, for both its cells) and streams row
+  blocks with `_ExactKnn` where the tiles' held candidates would not fit in memory (1M cells with
+  k = 200) or for a subset of query cells. Backends are registered in `KNN_BACKENDS`: "exact" (the default) and
   "ivf", a seeded faiss inverted-file search for atlases of millions of cells (deterministic
   whatever the thread count, candidates re-ranked exactly). `cellbench clustering --knn` or the
   environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
@@ -63,8 +66,9 @@ def blas_threads() -> int:
     return max(1, max(counts)) if counts else 1
 
 
-def block_ranges(n: int, rows: int) -> list[tuple[int, int]]:
-    return [(s, min(n, s + rows)) for s in range(0, n, rows)]
+def block_ranges(n: int, rows: int, offset: int = 0) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of `rows` rows covering offset .. offset + n."""
+    return [(offset + s, offset + min(n, s + rows)) for s in range(0, n, rows)]
 
 
 def rows_per_block(n_cols: int, block_bytes: int, bytes_per_entry: int) -> int:
@@ -332,11 +336,29 @@ class _ExactKnn:
 
 
 def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None, return_distance=True):
+    """Symmetric tiles (`cellbench.knn_symmetric`) when their held candidates fit, else row streaming."""
+    from cellbench import knn_symmetric
+
+    n = X.shape[0]
+    done = 0
+    if workers is None:
+        workers = blas_threads()
+    if knn_symmetric.fits(n, k):
+        # tile rows follow block_bytes down (tests force many tiles), never above BLOCK_ROWS
+        tile_rows = int(min(knn_symmetric.BLOCK_ROWS, max(16, block_bytes // (4096 * 9) // 16 * 16)))
+        impl = knn_symmetric.SymmetricExactKnn(X, k, include_self, return_distance, tile_rows)
+        try:
+            for block in impl.blocks(workers):
+                yield block
+                done = block[1]
+            return
+        except knn_symmetric.TooManyCandidates:
+            pass  # masses of near-ties: the row streaming below bounds memory per block
     impl = _ExactKnn(X, k, include_self, return_distance)
     # per entry: the float32 block and the boolean mask; candidates are a few per row
-    step = rows_per_block(X.shape[0], block_bytes, 4 + 1)
+    step = rows_per_block(n, block_bytes, 4 + 1)
     step = min(step, max(16, (block_bytes // max(1, (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
-    yield from map_blocks(impl.block, block_ranges(X.shape[0], step), workers)
+    yield from map_blocks(impl.block, block_ranges(n - done, step, done), workers)
 
 
 def _exact_knn(X, k, include_self, block_bytes, workers=None) -> tuple[np.ndarray, np.ndarray]:
