@@ -89,13 +89,15 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot, dtype=np.float64)
     largest = max(len(s) for s, _ in units)
+    units_ones = [(sums, counts, bool(np.all(counts == 1))) for sums, counts in units]
     block = max(1, _BLOCK_ELEMENTS // largest)
     for start in range(0, n_boot, block):
         size = min(block, n_boot - start)
         acc = np.zeros(size)
-        for sums, counts in units:
+        for sums, counts, ones in units_ones:
             draw = rng.integers(0, len(sums), size=(size, len(sums)))
-            acc += sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
+            # one value per unit (cells): the drawn counts add up to len(sums) exactly, no gather
+            acc += sums[draw].sum(axis=1) / (len(sums) if ones else counts[draw].sum(axis=1))
         reps[start : start + size] = acc / len(units)
     if transform is not None:
         point = float(np.asarray(transform(np.asarray([point])))[0])
