@@ -392,8 +392,9 @@ def ivf_parameters(n: int) -> tuple[int, int]:
 class _IvfKnn:
     """faiss IndexIVFFlat, trained single-threaded from a fixed seed, searched in query blocks.
 
-    What it beats: the exact block search costs a full n x n float32 GEMM plus selection (~20 s at
-    100k x 64 on 2 cores); the inverted file scans ~nprobe/nlist of the cells per query (~3 s).
+    What it beats: the exact search costs half an n x n float32 GEMM plus threshold tests (5.5 s
+    for k = 15 at 100k x 64 on 2 cores, and n^2 growth: ~10 min at 1M); the inverted file scans
+    ~nprobe/nlist of the cells per query (~3 s at 100k).
     Deterministic: k-means training runs on one thread with `IVF_SEED`; each query's probes and
     scan do not depend on how queries are split over threads; candidates are re-ranked on exact
     float64 distances (ties by index), so the order is the exact backend's order among them.
