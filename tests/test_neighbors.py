@@ -250,6 +250,7 @@ def test_symmetric_tiles_break_ties_by_index(small_tiles, X):
             ref_idx, ref_dist = brute_force(Y, k, include_self)
             idx, dist = knn(Y, k, include_self=include_self, block_bytes=1)
             np.testing.assert_array_equal(idx, ref_idx)
+            np.testing.assert_allclose(dist, ref_dist, rtol=1e-9, atol=1e-9)
             sets, _ = knn(Y, k, include_self=include_self, return_distance=False, block_bytes=1)
             np.testing.assert_array_equal(sets, np.sort(ref_idx, axis=1))
 

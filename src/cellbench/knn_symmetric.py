@@ -62,7 +62,9 @@ def fits(n: int, k: int) -> bool:
 class SymmetricExactKnn:
     """`blocks()` yields (start, stop, indices, distances or None) for consecutive row blocks."""
 
-    def __init__(self, X: np.ndarray, k: int, include_self: bool, return_distance: bool, block_rows: int = BLOCK_ROWS):
+    def __init__(
+        self, X: np.ndarray, k: int, include_self: bool, return_distance: bool, block_rows: int = BLOCK_ROWS
+    ):
         self.X = X
         self.k = k
         self.include_self = include_self
@@ -92,7 +94,8 @@ class SymmetricExactKnn:
         centroids = sample[np.sort(rng.choice(len(sample), n_lists, replace=False))].copy()
 
         def nearest(points):
-            return np.argmin(points @ (-2.0 * centroids.T) + np.einsum("ij,ij->i", centroids, centroids), axis=1)
+            norms = np.einsum("ij,ij->i", centroids, centroids)
+            return np.argmin(points @ (-2.0 * centroids.T) + norms, axis=1)
 
         for _ in range(5):
             assigned = nearest(sample)
@@ -241,7 +244,8 @@ class SymmetricExactKnn:
             for s in starts:
                 tasks.append((b, s, min(self.n, s + self.rows * TILE_BLOCKS), s == starts[-1]))
         held: dict[int, list] = {}
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        with threadpool_limits(limits=1, user_api="blas"), pool:
 
             def run_all(fn, items):  # the bound search's map, on the same pool, in order
                 futures = [pool.submit(fn, *item) for item in items]

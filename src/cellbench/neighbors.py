@@ -12,9 +12,9 @@ depends only on the data size. So results never depend on the thread count.
   does with its last bits. The exact backend searches all cells at once with symmetric tiles
   (`cellbench.knn_symmetric`: each product computed once, for both its cells) and streams row
   blocks with `_ExactKnn` where the tiles' held candidates would not fit in memory (1M cells with
-  k = 200) or for a subset of query cells. Backends are registered in `KNN_BACKENDS`: "exact" (the default) and
-  "ivf", a seeded faiss inverted-file search for atlases of millions of cells (deterministic
-  whatever the thread count, candidates re-ranked exactly). `cellbench clustering --knn` or the
+  k = 200) or for a subset of query cells. Backends are registered in `KNN_BACKENDS`: "exact"
+  (the default) and "ivf", a seeded faiss inverted-file search for atlases of millions of cells
+  (deterministic whatever the thread count, candidates re-ranked exactly). `cellbench clustering --knn` or the
   environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
   search (`resolve_backend`); measured accuracy and speed are in benchmarks/results.
 - `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,

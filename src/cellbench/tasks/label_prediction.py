@@ -94,8 +94,9 @@ def make_classifier(name: str, seed: int = 42, threads: int = 1, n_features: int
 
         return Pipeline([("scaler", StandardScaler(with_mean=False)), ("lr", LogisticRegression())])
     if name == "knn":
-        from cellbench.knn_classifier import MAX_FAST_FEATURES, MIN_FAST_FEATURES, KnnClassifier
         from sklearn.neighbors import KNeighborsClassifier
+
+        from cellbench.knn_classifier import MAX_FAST_FEATURES, MIN_FAST_FEATURES, KnnClassifier
 
         if n_features is not None and MIN_FAST_FEATURES <= n_features <= MAX_FAST_FEATURES:
             return KnnClassifier(threads=threads)
