@@ -70,6 +70,8 @@ class SymmetricExactKnn:
         self.include_self = include_self
         self.return_distance = return_distance
         self.n, self.d = X.shape
+        if block_rows * TILE_BLOCKS >= 2**15:  # rows and tile columns are sorted as int16 (radix)
+            raise ValueError(f"block_rows {block_rows} x TILE_BLOCKS {TILE_BLOCKS} must stay below 32768")
         self.rows = block_rows
         c32 = (X - X.mean(axis=0)).astype(np.float32)
         self.c32 = c32
