@@ -4,7 +4,7 @@ Why it exists: the all-cells exact search is bound by the n x n float32 products
 computes every product twice (row i against j, later row j against i) plus a sampled product to
 bound each row's k-th distance. Here each tile of products is computed once and tested for both of
 its sides, and each row's bound comes from a cheap search among nearby cells. Measured at 100k x 64
-on the benchmark machine's 2 cores: k = 200 neighbour sets in 8 s instead of 21 s, k = 15 with
+on the benchmark machine's 2 cores: k = 200 neighbour sets in 7.5 s instead of 21 s, k = 15 with
 distances in 5.5 s instead of 10 s, the same neighbours. What remains is mostly the floor: the
 half-matrix GEMM is 2.2 ms per 512 x 4096 tile (2400 tiles at 100k) and the two threshold tests
 0.6 ms each; cells sorted by k-means list leave no tile free of candidates on the benchmark's
