@@ -189,6 +189,10 @@ def _order_candidates(rows, cols, d2, n_rows: int, k: int) -> tuple[np.ndarray, 
 class _ExactKnn:
     """Exact kNN by blocks: float32 GEMM candidates within a rounding-error margin, float64 check.
 
+    Any block of query rows against all cells, so memory stays per block: used for a sample of
+    query cells (entropy_sampled) and where `cellbench.knn_symmetric`'s held candidates would not
+    fit; the all-cells search is otherwise that module's (half the products).
+
     With A_ij = -2 x_i.y_j + |y_j|^2 from one float32 GEMM on centred data, the true squared
     distance minus |x_i|^2 lies within +-g (|x_i|^2 + |y_j|^2) of A_ij (g bounds input rounding,
     the d-term dot product and the additions, with a factor 2 to spare). A strided sample of the
