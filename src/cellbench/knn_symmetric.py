@@ -2,13 +2,13 @@
 
 Why it exists: the all-cells exact search is bound by the n x n float32 products. `neighbors._ExactKnn`
 computes every product twice (row i against j, later row j against i) plus a sampled product to
-bound each row's k-th distance. Here each tile of products is computed once and tested once for both
-of its cells, and each cell's bound comes from a cheap search among nearby cells. Measured at 100k x
-64 on the benchmark machine's 2 cores: k = 200 neighbour sets in 7.5-8 s instead of 21 s, k = 15 with
-distances in 5 s instead of 10 s, the same neighbours. What remains is mostly the floor: the
-half-matrix GEMM is 2.2 ms per 512 x 4096 tile (2400 tiles at 100k) and the threshold test 0.6 ms;
-cells sorted by k-means list leave no tile free of candidates on the benchmark's Gaussian mixture,
-so tiles are never skipped.
+bound each row's k-th distance. Here each tile of products is computed once and tested for both of
+its sides, and each row's bound comes from a cheap search among nearby cells. Measured at 100k x 64
+on the benchmark machine's 2 cores: k = 200 neighbour sets in 7.5 s instead of 21 s, k = 15 with
+distances in 5.5 s instead of 10 s, the same neighbours. What remains is mostly the floor: the
+half-matrix GEMM is 2.2 ms per 512 x 4096 tile (2400 tiles at 100k) and the two threshold tests
+0.6 ms each; cells sorted by k-means list leave no tile free of candidates on the benchmark's
+Gaussian mixture, so tiles are never skipped.
 
 How it stays exact (the same float32-candidates / float64-decision scheme as `_ExactKnn`):
 - On centred float32 data with lo = (1 - g) |x|^2, one GEMM of [x, 1, lo_x] . [-2 y, lo_y, 1] gives
@@ -17,19 +17,15 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `_E
 - Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
   compared with the cells of the lists nearest to it (at least 40 k of them). The k-th smallest
   upper bound there is >= the true k-th distance: every true neighbour lies below it.
-- Order: the cells are then taken in ascending order of their bounds, so that in a tile of earlier
-  rows against later columns every row's bound is at most every column's.
-- Tiles (`_tile`): rows of block I against the columns of blocks J >= I. Pairs with S at most the
-  column's bound are candidates of the column's cell; those also at most the row's bound, of the
-  row's cell too (one test over the tile; within block I, the rows' own test).
+- Tiles (`_tile`): rows of block I against the columns of blocks J >= I. Entries with S at most
+  row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
 - Decision (`_finish`): among a row's candidates, those whose lower bound exceeds the k-th
   smallest upper bound are out; those whose upper bound is below the k-th smallest lower bound are
   in; only the rest get their distance recomputed as sum((x - y)^2) in float64 and are ranked by
-  (distance, the cell's own index). The partition into blocks and tiles depends only on n, so the
-  result never depends on the number of threads (and is exact anyway).
-Candidates of a block are held until its last tile is done (a few times n x k pairs at most), and
-the answer (n x k) is put back in the cells' order before the first block is returned; `fits` says
-when that is too much and the caller streams with `_ExactKnn` instead.
+  (distance, index). The partition into blocks and tiles depends only on n, so the result never
+  depends on the number of threads (and is exact anyway).
+Candidates of a block are held until its last tile is done (a few times n x k pairs at most);
+`fits` says when that is too much and the caller streams with `_ExactKnn` instead.
 """
 
 from __future__ import annotations
@@ -39,7 +35,6 @@ from collections import deque
 import numpy as np
 
 from cellbench.neighbors import _EPS32, _padded
-from cellbench.progress import Progress
 
 #: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB.
 BLOCK_ROWS = 512
@@ -154,26 +149,21 @@ class SymmetricExactKnn:
     def _tile(self, block: int, c0: int, c1: int) -> dict[int, list]:
         """Products of block `block`'s rows with columns c0:c1 (c0 = the block's own start or later).
 
-        Returns {block: [(row in block, column, S)]} for the row side and the column side (pairs
-        found with flatnonzero of a row-major mask: 8x faster than 2-d nonzero here). Indices are
-        positions in the bound order.
+        Returns {block: [(row in block, column, S)]} for the row side and the column side. Each
+        piece lists its pairs by row, then column (flatnonzero of a row-major mask: 8x faster than
+        2-d nonzero here), which `_finish` relies on.
         """
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
         S = self.left[r0:r1] @ self.right[c0:c1].T
-        own = max(0, min(c1, r1) - c0)  # the block's own columns: its rows cover both orders
-        flat = np.flatnonzero(S[:, :own] <= self.threshold[r0:r1, None])
-        r, j = np.divmod(flat, own) if own else (flat, flat)
-        pieces = {block: [(r, j + c0, S[r, j])]}
-        if own < c1 - c0:
-            # cells are in ascending order of their bounds, so every row's bound is at most every
-            # later column's: S <= the column's bound finds the pairs of both sides in one test
-            side = S[:, own:]
-            first = c0 + own
+        flat = np.flatnonzero(S <= self.threshold[r0:r1, None])
+        r, j = np.divmod(flat, c1 - c0)
+        pieces = {block: [(r, j + c0, S.ravel()[flat])]}
+        first = max(c0, r1)  # the block's own columns are covered by its rows
+        if first < c1:
+            side = S[:, first - c0:]
             flat = np.flatnonzero(side <= self.threshold[None, first:c1])
             i, j = np.divmod(flat, c1 - first)
             values = side[i, j]
-            row_side = values <= self.threshold[r0 + i]
-            pieces[block].append((i[row_side], j[row_side] + first, values[row_side]))
             order = np.argsort(j.astype(np.int16), kind="stable")  # radix sort; rows stay ascending
             i, j, values = i[order], j[order] + first, values[order]
             owners = j // self.rows
@@ -189,12 +179,12 @@ class SymmetricExactKnn:
     # ---------------------------------------------------------------------------------------------
 
     def _finish(self, block: int, pieces: list) -> tuple[int, int, np.ndarray, np.ndarray | None]:
-        """Decide a block from its candidate pieces; returns the cells' own indices."""
+        """Decide a block from its candidate pieces (in tile order: each row's columns ascend)."""
         k = self.k
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
         c = r1 - r0
         r = np.concatenate([p[0] for p in pieces]).astype(np.int16)
-        order = np.argsort(r, kind="stable")  # radix sort by row
+        order = np.argsort(r, kind="stable")  # radix sort by row; columns stay ascending within rows
         r = r[order].astype(np.int64)
         cols = np.concatenate([p[1] for p in pieces])[order].astype(np.int64)
         lower = np.concatenate([p[2] for p in pieces])[order].astype(np.float64)
@@ -209,13 +199,12 @@ class SymmetricExactKnn:
         kth_upper = np.partition(up_pad, k - 1, axis=1)[:, k - 1]
         keep = lower <= kth_upper[r]
         r, cols, lower, upper = r[keep], cols[keep], lower[keep], upper[keep]
-        ids = self.order[cols]  # the cells' own indices, which break ties
         if self.return_distance:
             d2 = self._exact_d2(r0, r, cols)
             d2_pad, pos = _padded(r, d2, c, np.inf)
-            col_pad = np.full(d2_pad.shape, self.n, dtype=np.int64)
-            col_pad[r, pos] = ids
-            best = np.lexsort((col_pad, d2_pad), axis=1)[:, :k]  # by distance, then index
+            col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
+            col_pad[r, pos] = cols
+            best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # ties: ascending column
             idx = np.take_along_axis(col_pad, best, axis=1)
             dist = np.sqrt(np.maximum(np.take_along_axis(d2_pad, best, axis=1), 0.0))
             return r0, r1, idx, dist
@@ -227,15 +216,15 @@ class SymmetricExactKnn:
         unsure = np.flatnonzero(~sure)
         ur = r[unsure]
         d2 = self._exact_d2(r0, ur, cols[unsure])
-        order = np.lexsort((ids[unsure], d2, ur))  # by row, distance, then index
+        order = np.lexsort((d2, ur))  # stable: by row, distance, then column
         ranked = unsure[order]
         rank = np.arange(ranked.size) - np.searchsorted(ur[order], ur[order], side="left")
         chosen = sure.copy()
         chosen[ranked[rank < need[r[ranked]]]] = True
-        return r0, r1, np.sort(ids[chosen].reshape(c, k), axis=1), None
+        return r0, r1, cols[chosen].reshape(c, k), None
 
     def _exact_d2(self, r0: int, r: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        diff = self.X[self.order[r0 + r]] - self.X[self.order[cols]]
+        diff = self.X[r0 + r] - self.X[cols]
         d2 = np.einsum("ij,ij->i", diff, diff)
         d2[cols == r0 + r] = -1.0  # the cell itself first
         return d2
@@ -245,10 +234,7 @@ class SymmetricExactKnn:
     # ---------------------------------------------------------------------------------------------
 
     def blocks(self, workers: int):
-        """Row blocks in the cells' order, all decided before the first is returned.
-
-        Tiles and block decisions run on `workers` threads (BLAS single-threaded each).
-        """
+        """Row blocks in order; tiles and block decisions run on `workers` threads (BLAS single-threaded)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from threadpoolctl import threadpool_limits
@@ -267,33 +253,18 @@ class SymmetricExactKnn:
                 futures = [pool.submit(fn, *item) for item in items]
                 return (f.result() for f in futures)
 
-            bounds = self._row_bounds(run_all)
-            # cells in ascending order of their bounds (`_tile` tests each pair once); results are
-            # put back in the cells' own order below
-            self.order = np.argsort(bounds, kind="stable")
-            self.threshold = bounds[self.order]
-            self.left, self.right = self.left[self.order], self.right[self.order]
-            self.sq = self.sq[self.order]
-            indices = np.empty((self.n, self.k), dtype=np.int64)
-            distances = np.empty((self.n, self.k)) if self.return_distance else None
-            progress = Progress(f"exact kNN (k={self.k}): cells decided", self.n)
-            decided = 0
+            self.threshold = self._row_bounds(run_all)
             pending: deque = deque()
             next_task = 0
             try:
                 while next_task < len(tasks) or pending:
-                    while next_task < len(tasks) and len(pending) < 4 * max(1, workers):
+                    while next_task < len(tasks) and len(pending) <= max(1, workers):
                         b, c0, c1, last = tasks[next_task]
                         pending.append(("tile", b, last, pool.submit(self._tile, b, c0, c1)))
                         next_task += 1
                     kind, b, last, future = pending.popleft()
                     if kind == "done":
-                        r0, r1, idx, dist = future.result()
-                        indices[self.order[r0:r1]] = idx
-                        if dist is not None:
-                            distances[self.order[r0:r1]] = dist
-                        decided += r1 - r0
-                        progress.step(decided)
+                        yield future.result()
                         continue
                     for owner, parts in future.result().items():
                         held.setdefault(owner, []).extend(parts)
@@ -307,6 +278,3 @@ class SymmetricExactKnn:
             finally:
                 for item in pending:
                     item[3].cancel()
-        for start in range(0, self.n, self.rows):
-            stop = min(self.n, start + self.rows)
-            yield start, stop, indices[start:stop], None if distances is None else distances[start:stop]

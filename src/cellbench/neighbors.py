@@ -66,8 +66,9 @@ def blas_threads() -> int:
     return max(1, max(counts)) if counts else 1
 
 
-def block_ranges(n: int, rows: int) -> list[tuple[int, int]]:
-    return [(s, min(n, s + rows)) for s in range(0, n, rows)]
+def block_ranges(n: int, rows: int, offset: int = 0) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of `rows` rows covering offset .. offset + n."""
+    return [(offset + s, offset + min(n, s + rows)) for s in range(0, n, rows)]
 
 
 def rows_per_block(n_cols: int, block_bytes: int, bytes_per_entry: int) -> int:
@@ -343,6 +344,7 @@ def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None, return_dist
     from cellbench import knn_symmetric
 
     n = X.shape[0]
+    done = 0
     if workers is None:
         workers = blas_threads()
     if knn_symmetric.fits(n, k):
@@ -350,19 +352,17 @@ def _exact_knn_blocks(X, k, include_self, block_bytes, workers=None, return_dist
         tile_rows = int(min(knn_symmetric.BLOCK_ROWS, max(16, block_bytes // (4096 * 9) // 16 * 16)))
         impl = knn_symmetric.SymmetricExactKnn(X, k, include_self, return_distance, tile_rows)
         try:
-            blocks = impl.blocks(workers)
-            first = next(blocks)  # all decided by now (the blocks come from memory)
+            for block in impl.blocks(workers):
+                yield block
+                done = block[1]
+            return
         except knn_symmetric.TooManyCandidates:
             pass  # masses of near-ties: the row streaming below bounds memory per block
-        else:
-            yield first
-            yield from blocks
-            return
     impl = _ExactKnn(X, k, include_self, return_distance)
     # per entry: the float32 block and the boolean mask; candidates are a few per row
     step = rows_per_block(n, block_bytes, 4 + 1)
     step = min(step, max(16, (block_bytes // max(1, (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
-    yield from map_blocks(impl.block, block_ranges(n, step), workers)
+    yield from map_blocks(impl.block, block_ranges(n - done, step, done), workers)
 
 
 def _exact_knn(X, k, include_self, block_bytes, workers=None) -> tuple[np.ndarray, np.ndarray]:
