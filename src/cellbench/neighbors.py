@@ -14,8 +14,8 @@ depends only on the data size. So results never depend on the thread count.
   blocks with `_ExactKnn` where the tiles' held candidates would not fit in memory (1M cells with
   k = 200) or for a subset of query cells. Backends are registered in `KNN_BACKENDS`: "exact"
   (the default) and "ivf", a seeded faiss inverted-file search for atlases of millions of cells
-  (deterministic whatever the thread count, candidates re-ranked exactly). `cellbench clustering --knn` or the
-  environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
+  (deterministic whatever the thread count, candidates re-ranked exactly). `cellbench clustering
+  --knn` or the environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
   search (`resolve_backend`); measured accuracy and speed are in benchmarks/results.
 - `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,
   tiles and rounding), which is what scanpy uses below 8192 cells.
@@ -396,7 +396,7 @@ def ivf_parameters(n: int) -> tuple[int, int]:
 class _IvfKnn:
     """faiss IndexIVFFlat, trained single-threaded from a fixed seed, searched in query blocks.
 
-    What it beats: the exact search costs half an n x n float32 GEMM plus threshold tests (5.5 s
+    What it beats: the exact search costs half an n x n float32 GEMM plus threshold tests (5.3 s
     for k = 15 at 100k x 64 on 2 cores, and n^2 growth: ~10 min at 1M); the inverted file scans
     ~nprobe/nlist of the cells per query (~3 s at 100k).
     Deterministic: k-means training runs on one thread with `IVF_SEED`; each query's probes and
