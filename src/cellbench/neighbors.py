@@ -15,8 +15,9 @@ depends only on the data size. So results never depend on the thread count.
   k = 200) or for a subset of query cells. Backends are registered in `KNN_BACKENDS`: "exact"
   (the default) and "ivf", a seeded faiss inverted-file search for atlases of millions of cells
   (deterministic whatever the thread count, candidates re-ranked exactly). `cellbench clustering
-  --knn` or the environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the clustering graph's
-  search (`resolve_backend`); measured accuracy and speed are in benchmarks/results.
+  --knn` or the environment variable CELLBENCH_KNN (exact | ivf | auto | scanpy) switches the
+  clustering graph's search (`resolve_backend`); measured accuracy and speed are in
+  benchmarks/results.
 - `sklearn_brute_knn`: scikit-learn's brute-force search reproduced bit for bit (its BLAS calls,
   tiles and rounding), which is what scanpy uses below 8192 cells.
 - `umap_connectivities`: umap's `fuzzy_simplicial_set` (as called by `scanpy.pp.neighbors`),
