@@ -17,7 +17,7 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `_E
   S = -2 x.y + lo_x + lo_y, and |x - y|^2 lies in [S, S + 2 g (|x|^2 + |y|^2)]: g = (4 d + 64) eps32
   is at least twice the rounding of inputs, the (d + 2)-term dot product and the additions.
 - Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
-  compared with the cells of the lists nearest to it (at least 40 k of them). The k-th smallest
+  compared with the cells of the lists nearest to it (at least max(2048, 40 k) of them). The k-th smallest
   upper bound there is >= the true k-th distance: every true neighbour lies below it.
 - Tiles (`_tile`): rows of block I against the columns of blocks J >= I. Entries with S at most
   row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
@@ -113,7 +113,10 @@ class SymmetricExactKnn:
         """Upper bound of each row's k-th smallest squared distance, as the float32 threshold on S."""
         lists = self._lists()
         sizes = np.array([len(m) for m in lists])
-        between = ((self.centroids[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=2)
+        # squared centroid distances by one product (the broadcast difference would hold lists^2 x d:
+        # 240 MB at 1M cells); they only order the lists, so rounding changes speed, never the answer
+        norms = np.einsum("ij,ij->i", self.centroids, self.centroids)
+        between = norms[:, None] + norms[None, :] - 2.0 * (self.centroids @ self.centroids.T)
         want = min(self.n, max(BOUND_COLUMNS, BOUND_PER_K * self.k))
         shift = (2 * self.gamma * self.sq).astype(np.float32)
         bound = np.empty(self.n)
