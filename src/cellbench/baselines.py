@@ -49,7 +49,12 @@ def pca_baseline(counts, *, n_top_genes: int = N_TOP_GENES, n_comps: int = N_COM
         raise ValueError(f"n_comps={n_comps} must be below the {n_used} selected genes for arpack PCA")
     if sp.issparse(adata.X):
         adata.X = adata.X.toarray()
-    sc.pp.pca(adata, n_comps=n_comps, svd_solver="arpack", zero_center=True, random_state=seed)
+    # arpack on one BLAS thread: its answer otherwise follows the thread count (cellbench.threads);
+    # normalisation, log1p and gene selection do not. Cost: benchmarks/results/thread_invariance.md.
+    from cellbench.threads import one_blas_thread
+
+    with one_blas_thread():
+        sc.pp.pca(adata, n_comps=n_comps, svd_solver="arpack", zero_center=True, random_state=seed)
     return {"X_pca": np.asarray(adata.obsm["X_pca"], dtype=np.float32), "n_genes_used": int(n_used)}
 
 

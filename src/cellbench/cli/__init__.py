@@ -82,6 +82,9 @@ def cli(verbose: int, quiet: bool):
     logging.basicConfig(stream=sys.stderr, level=level, format="cellbench %(levelname)s: %(message)s")
     for noisy in ("numba", "matplotlib", "h5py", "fontTools", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # faiss's loader reports which CPU build it loaded ("Could not load library with AVX2/AVX512 support")
+    # at INFO; that is a debug detail, not a problem: shown with -vv only.
+    logging.getLogger("faiss").setLevel(logging.NOTSET if verbose > 1 else logging.WARNING)
 
 
 def main():

@@ -16,6 +16,7 @@ densify their fold, because on sparse input they round differently from the refe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -28,6 +29,7 @@ from cellbench.memory import release_freed_memory
 from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+from cellbench.threads import one_blas_thread
 
 log = logging.getLogger("cellbench")
 
@@ -142,14 +144,15 @@ def score_fold(
         X_train, X_test = X_train.toarray(), X_test.toarray()
     clf = make_classifier(classifier, seed, threads, n_features=X.shape[1])
     average = average_for(len(classes))
+    # lbfgs iterates on BLAS reductions: one BLAS thread keeps lr's answer thread-count independent
+    blas = one_blas_thread() if classifier == "lr" else contextlib.nullcontext()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), blas:
             warnings.simplefilter("ignore", category=ConvergenceWarning)
             clf.fit(X_train, codes[train])
-        proba = clf.predict_proba(X_test)
-        if classifier == "lr":
-            predicted = clf.predict(X_test)
-        else:
+            proba = clf.predict_proba(X_test)
+            predicted = clf.predict(X_test) if classifier == "lr" else None
+        if predicted is None:
             # knn (uniform weights) and rf predict exactly classes_[argmax(predict_proba)] (sklearn's
             # own predict does this): one neighbour search / forest pass per fold instead of two
             predicted = clf.classes_[np.argmax(proba, axis=1)]
