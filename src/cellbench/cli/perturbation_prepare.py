@@ -30,7 +30,10 @@ import click
               help="Prepare only this condition (repeatable) [default: every non-control condition].")
 @click.option("--match-key", default=None, help="Match treated to control cells within groups of this obs column (e.g. a batch).")
 @click.option("--obs-query", default=None,
-              help="Keep only cells matching this pandas query on obs, e.g. 'grna_umi_frac >= 0.8'.")
+              help="Keep only cells matching this filter on obs columns, e.g. 'grna_umi_frac >= 0.8 and "
+              "condition != \"ctrl\"'. Grammar (parsed, never evaluated as Python): column (or `quoted "
+              "column`) == != < <= > >= a number, 'string', \"string\", True or False; column [not] in "
+              "[values]; and, or, not, parentheses (docs/pipeline.md).")
 @click.option("--min-cells", default=50, show_default=True, type=click.IntRange(min=1),
               help="Skip conditions with fewer cells.")
 @click.option("--min-genes-per-cell", default=0, show_default=True, type=click.IntRange(min=0),
@@ -58,6 +61,7 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
     from cellbench.cli._options import default_dataset_name, limit_threads
     from cellbench.errors import InputError
     from cellbench.io.dataset import layer_or_x, obs_column, read_h5ad
+    from cellbench.io.obs_query import select_cells
     from cellbench.io.perturbation import write_prepared
     from cellbench.io.results import sha256_file
     from cellbench.tasks.perturbation import PrepareSettings, prepare_perturbation
@@ -70,13 +74,7 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
         first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
         raise InputError(f"{input_path}: obs column '{condition_key}' has missing values, first at cell '{first}'")
     if obs_query:
-        try:
-            keep = adata.obs.eval(obs_query)
-        except Exception as exc:  # noqa: BLE001 - pandas eval raises many types for a bad expression
-            raise InputError(f"{input_path}: --obs-query '{obs_query}' failed on obs ({str(exc).splitlines()[0]})") from None
-        keep = np.asarray(keep)
-        if keep.dtype != bool or keep.shape != (adata.n_obs,):
-            raise InputError(f"{input_path}: --obs-query '{obs_query}' must give one True/False per cell")
+        keep = select_cells(adata.obs, obs_query, source=input_path)
         logging.getLogger("cellbench").info("--obs-query keeps %d of %d cells", int(keep.sum()), adata.n_obs)
         adata = adata[keep].copy()
         column = adata.obs[condition_key]
