@@ -20,6 +20,7 @@ from cellbench import __version__
 COMMANDS: dict[str, str] = {
     "run": "Run a whole small benchmark on one dataset in this process (all tasks, baselines, report).",
     "baseline": "Compute a baseline representation (PCA from raw counts) and write it as an .h5ad.",
+    "extract": "Write the compact input (obs columns + one representation) of one dataset x representation's tasks.",
     "clustering": "Leiden clustering of a representation vs labels: ARI and NMI.",
     "embedding": "Silhouette score of a representation with respect to labels.",
     "integration": "Batch integration: entropy per cell and batch silhouette.",

@@ -15,9 +15,9 @@ class LabelInputs:
 
     def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name):
         from cellbench.io.dataset import read_h5ad
+        from cellbench.io.extract import source_inputs
         from cellbench.io.label_data import load_features
         from cellbench.io.representation import RepresentationSpec
-        from cellbench.io.results import input_file
 
         self.path = input_path
         self.adata = read_h5ad(input_path)
@@ -29,9 +29,7 @@ class LabelInputs:
         self.X = load_features(self.adata, input_path, RepresentationSpec(embedding, obsm_key, layer))
         self.dataset = default_dataset_name(input_path, dataset_name)
         self.model = default_model_name(embedding, obsm_key, layer, model_name)
-        self.inputs = [input_file("dataset", input_path)]
-        if embedding:
-            self.inputs.append(input_file("representation", embedding))
+        self.inputs = source_inputs(self.adata, input_path, embedding)
 
 
 def result_params(*, label_key, min_class_size, n_folds, classifiers, n_classes, n_cells_used, **extra) -> dict:

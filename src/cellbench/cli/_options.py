@@ -138,8 +138,8 @@ class TaskInputs:
         import numpy as np
 
         from cellbench.io.dataset import read_h5ad
+        from cellbench.io.extract import source_inputs
         from cellbench.io.representation import RepresentationSpec, load_representation
-        from cellbench.io.results import input_file
 
         self.path = input_path
         self.adata = read_h5ad(input_path)
@@ -147,9 +147,7 @@ class TaskInputs:
         self.X = load_representation(self.adata, input_path, self.spec, dtype=dtype or np.float64)
         self.dataset = default_dataset_name(input_path, dataset_name)
         self.model = default_model_name(embedding, obsm_key, layer, model_name)
-        self.inputs = [input_file("dataset", input_path)]
-        if embedding:
-            self.inputs.append(input_file("representation", embedding))
+        self.inputs = source_inputs(self.adata, input_path, embedding)
 
     def column(self, key: str):
         from cellbench.io.dataset import obs_column

@@ -121,9 +121,9 @@ class SpeciesSpec:
 
         from cellbench.errors import InputError
         from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
+        from cellbench.io.extract import source_inputs
         from cellbench.io.label_data import load_features
         from cellbench.io.representation import RepresentationSpec
-        from cellbench.io.results import input_file
         from cellbench.tasks.cross_species_label import SpeciesData
 
         path = self.inputs[i]
@@ -147,9 +147,7 @@ class SpeciesSpec:
                 first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
                 raise InputError(f"{path}: obs column '{self.sample_keys[i]}' has missing sample ids, first at cell '{first}'")
             sample_ids = np.asarray(column.astype(object), dtype=object)
-        records = [input_file(f"dataset:{self.species[i]}", path)]
-        if self.embeddings[i]:
-            records.append(input_file(f"representation:{self.species[i]}", self.embeddings[i]))
+        records = source_inputs(adata, path, self.embeddings[i], role_suffix=f":{self.species[i]}")
         return SpeciesData(self.species[i], X, labels, sample_ids), adata, records
 
     def where(self, i: int) -> str:
