@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks of the Nextflow pipeline: `nextflow lint` when Nextflow is installed, else the offline
+# Static checks of the Nextflow pipeline: `nextflow lint` when the installed Nextflow has it, else the offline
 # stand-in from ../shared/tools/nflint (the same nf-lang parser and checks, ~25.10), plus the
 # convention checks of reftrace_check.py (container, standard label and tag on every process).
 # Fails on any error.   bash .ci/nflint.sh    (from anywhere; called by .ci/run)
@@ -9,9 +9,12 @@ tools=../shared/tools/nflint
 venv=${NFLINT_VENV:-/tmp/nflint-venv}
 status=0
 
-if command -v nextflow >/dev/null 2>&1; then
+# `nextflow lint` exists from 25.04 on; the Nextflow CI runs (24.10.0 from Maven Central) has none
+has_lint() { command -v nextflow >/dev/null 2>&1 && nextflow lint -h >/dev/null 2>&1; }
+
+if has_lint; then
   echo "== nextflow lint (nextflow $(nextflow -version 2>/dev/null | awk '/version/ {print $2; exit}'))" >&2
-  nextflow lint . || status=1
+  nextflow lint main.nf nextflow.config workflows subworkflows modules conf || status=1
 elif [ -f "$tools/nflint.py" ]; then
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

@@ -1,6 +1,6 @@
 """The Nextflow modules against the click CLI: every module's `cellbench` command line must parse.
 
-Nextflow cannot run here, and `nextflow lint` does not look inside `script:` blocks, so this test
+The repository's CI has no Nextflow, and `nextflow lint` does not look inside `script:` blocks, so this test
 renders each module's script (its `def` lines and command template, read from the .nf file) with the
 values the workflow passes, in two variants (every optional input present / every optional input
 absent), and hands the resulting argv to the real click command's parser. It then checks that the
@@ -92,6 +92,18 @@ for name in ("CELLBENCH_EMBEDDING", "CELLBENCH_INTEGRATION", "CELLBENCH_SEQUENTI
 WRITES = {"output": ["{}"], "output_prefix": ["{}.tsv", "{}.parquet"], "outdir": ["{}/*"]}
 
 
+UTILS = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
+FIELDS = ps.groovy_function_value(UTILS, "processFields")
+
+
+def slimmed(name: str, values: dict) -> dict:
+    """The inputs as the workflow hands them over: meta cut to the process's fields (processFields())."""
+    key = name.removeprefix("CELLBENCH_").lower()
+    if "meta" not in values or key not in FIELDS:
+        return values
+    return dict(values, meta={k: v for k, v in values["meta"].items() if k in FIELDS[key]})
+
+
 def staged_env(proc: ps.Process, values: dict) -> tuple[dict, list[str]]:
     """Input variables as the script sees them, and the relative paths Nextflow would stage."""
     env, staged = {}, []
@@ -116,6 +128,7 @@ def task_obj(proc: ps.Process, meta: dict | None) -> ps.Obj:
 
 
 def render(proc: ps.Process, values: dict, block: str = "script") -> tuple[str, list[str]]:
+    values = slimmed(proc.name, values)
     env, staged = staged_env(proc, values)
     env["task"] = task_obj(proc, values.get("meta"))
     return proc.render(env, block), staged
@@ -233,7 +246,8 @@ def test_stub_creates_every_declared_output(name, tmp_path):
 
 
 def test_process_conventions():
-    """tag, a standard nf-core label, container, conda, stub, task.cpus, the versions topic."""
+    """tag, a standard nf-core label, container, conda, stub, task.cpus, a `versions` output (no topic:
+    topic channels need a preview flag on Nextflow 24.10)."""
     standard = {"process_single", "process_low", "process_medium", "process_high", "process_long",
                 "process_high_memory"}
     for proc in PROCESSES.values():
@@ -245,7 +259,8 @@ def test_process_conventions():
         assert d.get("container"), f"{proc.path}: no container"
         assert d.get("conda"), f"{proc.path}: no conda"
         assert "stub:" in proc.text, f"{proc.path}: no stub"
-        assert "topic: versions" in proc.text, f"{proc.path}: no output to the versions topic"
+        assert re.search(r"eval\('[^']+'\), emit: versions\n", proc.text), f"{proc.path}: no `versions` output"
+        assert "topic:" not in proc.text, f"{proc.path}: a topic output (needs nextflow.preview.topic on 24.10)"
         cmd = resolve(proc.module_dir.replace("_", "-"))
         if "threads" in {p.name for p in cmd.params}:
             assert "${task.cpus}" in proc.script_template, f"{proc.path}: --threads not from task.cpus"
@@ -270,7 +285,8 @@ def test_config_selectors_match_processes():
                 f"conf/modules.config: withName '{pattern}' matches no process"
     slurm = (ROOT / "conf" / "slurm.config").read_text()
     for pattern in re.findall(r"withName:\s*'([^']+)'", slurm):
-        assert any(re.fullmatch(pattern, q) for q in everything), f"conf/slurm.config: '{pattern}' matches nothing"
+        assert any(re.fullmatch(pattern, q) or re.fullmatch(pattern, q.rsplit(":", 1)[-1]) for q in everything), \
+            f"conf/slurm.config: '{pattern}' matches nothing"
 
 
 def test_params_and_schema_agree():
@@ -353,3 +369,63 @@ def test_catalog_lists_the_reference_datasets():
         assert r["h5ad"].startswith("s3://cz-benchmarks-data/datasets/"), r
     sperm = [r for r in rows if r["dataset"].endswith("_spermatogenesis")]
     assert len({r["organism"] for r in sperm}) == 9 and {r["species_group"] for r in sperm} == {"spermatogenesis"}
+
+
+def test_each_process_gets_only_the_meta_fields_it_uses():
+    """processFields() (what the workflow hands each process) = the meta fields its module reads: a
+    field more would re-run the task under -resume when an unrelated column changes, a field less
+    would put `null` on its command line."""
+    for name, proc in PROCESSES.items():
+        used = set(re.findall(r"\bmeta\.(\w+)", proc.text))
+        key = name.removeprefix("CELLBENCH_").lower()
+        if not used:
+            assert key not in FIELDS, f"{proc.path}: no meta, but processFields() has {key}"
+            continue
+        assert key in FIELDS, f"{proc.path}: uses meta.{sorted(used)} but processFields() has no {key}"
+        assert used == set(FIELDS[key]), (
+            f"{proc.path}: uses meta fields {sorted(used)}, processFields() gives {sorted(FIELDS[key])}")
+
+
+HOSTILE = "$(touch pwned)`touch pwned2`;touch pwned3 \"x\" $HOME *"
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_values_reach_the_command_verbatim(name, tmp_path):
+    """Every value from meta, params or a file name is single-quoted on the command line: a value full
+    of shell syntax (no single quote: the schemas exclude those) arrives as one literal argument."""
+    proc = PROCESSES[name]
+    values = INPUTS[name][0]
+    hostile = {}
+    if "meta" in values:
+        meta = {}
+        for k, v in values["meta"].items():
+            if isinstance(v, str) and k not in ("baseline",):
+                meta[k] = v + HOSTILE
+            elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+                meta[k] = [x + HOSTILE for x in v]
+            else:
+                meta[k] = v
+        hostile["meta"] = meta
+    for k, v in values.items():
+        if k != "meta":
+            # staged file names keep their extension; the hostile part goes before it
+            hostile[k] = [re.sub(r"(\.\w+)$", r"x $(touch pwned4)\1", f) for f in v] if isinstance(v, list) \
+                else re.sub(r"(\.\w+)$", r"x $(touch pwned4)\1", v)
+    shell, staged = render(proc, hostile)
+    for rel in staged:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    fake = "cellbench() { printf '%s\\n' \"$@\" > argv.txt; }\n"
+    subprocess.run(["bash", "-euo", "pipefail", "-c", fake + shell], cwd=tmp_path, check=True,
+                   env=dict(os.environ, HOME="/nonexistent"))
+    assert not list(tmp_path.glob("pwned*")), f"{proc.path}: a value was run by the shell"
+    argv = (tmp_path / "argv.txt").read_text().splitlines()
+    key = name.removeprefix("CELLBENCH_").lower()
+    for field in FIELDS.get(key, []):
+        v = hostile["meta"][field]
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, str) and HOSTILE in item:
+                assert item in argv or any(item in a for a in argv), f"{proc.path}: meta.{field} lost: {argv}"
+    for a in argv:
+        if "touch" in a:
+            assert HOSTILE in a or "$(touch pwned4)" in a, f"{proc.path}: a value was split or changed: {a!r}"

@@ -1,6 +1,6 @@
 """The pipeline's `-profile test` plan, executed without Nextflow, on the bundled data.
 
-Nextflow cannot run here. This test walks the channel logic of workflows/cellbench.nf and its
+The repository's CI (.ci/run) has no Nextflow. This test walks the channel logic of workflows/cellbench.nf and its
 subworkflows for the test profile (the same samplesheets, params and ext.args, read from the
 pipeline's own files) and runs every task it would run, in a valid dataflow order, each in its own
 work folder with its inputs staged under the names Nextflow gives them. Every command is the module's
@@ -10,7 +10,8 @@ commands run in this process through click (one Python start-up instead of ~90);
 the module's shell command.
 
 The Python mirror of the channel logic below is the part of the pipeline this test cannot take from
-the .nf files; the nf-test pipeline test (tests/nf-test/) runs the real thing where Nextflow exists.
+the .nf files; `nextflow run . -profile test` (docs/pipeline.md) and the nf-test pipeline test
+(tests/main.nf.test) run the real thing where Nextflow exists.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ import pipeline_support as ps
 ROOT = ps.ROOT
 UTILS = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
 CPUS = 1
+FIELDS = ps.groovy_function_value(UTILS, "processFields")
+
+
+def slim(meta: dict, process: str) -> dict:
+    """slim() of utils_cellbench: the meta fields the process uses, nothing else."""
+    return {k: v for k, v in meta.items() if k in FIELDS[process]}
 
 
 
@@ -186,7 +193,8 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     baseline_files = {}
     for meta, h5ad in datasets:
         if names["pca"] in baselines and any(t in on_tasks["pca"] for t in meta["tasks"]):
-            pca = R.run("CELLBENCH_BASELINE", {"meta": {**meta, "seed": seeds[0]}, "h5ad": h5ad})["h5ad"][0]
+            pca = R.run("CELLBENCH_BASELINE", {"meta": slim({**meta, "seed": seeds[0]}, "baseline"),
+                                               "h5ad": h5ad})["h5ad"][0]
             baseline_files[meta["id"]] = pca
             rep = {"model": names["pca"], "obsm_key": "X_pca", "layer": None, "baseline": True,
                    "tasks": [t for t in meta["tasks"] if t in on_tasks["pca"]]}
@@ -204,24 +212,25 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     for task in ("clustering", "embedding", "integration", "sequential"):
         for meta, h5ad, emb in units:
             if task in meta["tasks"]:
-                out = R.run(f"CELLBENCH_{task.upper()}", {"meta": meta, "h5ad": h5ad, "embedding": emb})
+                out = R.run(f"CELLBENCH_{task.upper()}", {"meta": slim(meta, task), "h5ad": h5ad, "embedding": emb})
                 results += out["result"]
 
     # LABEL_PREDICTION
     folds = {}
     for meta, h5ad in datasets_seeded:
         if "label_prediction" in meta["tasks"]:
-            folds[(meta["id"], meta["seed"])] = R.run("CELLBENCH_LABEL_SPLIT", {"meta": meta, "h5ad": h5ad})["folds"][0]
+            folds[(meta["id"], meta["seed"])] = R.run("CELLBENCH_LABEL_SPLIT", {"meta": slim(meta, "label_split"),
+                                                                                "h5ad": h5ad})["folds"][0]
     for meta, h5ad, emb in units:
         if "label_prediction" not in meta["tasks"]:
             continue
         fold_results = []
         for fold, clf in product(range(n_folds), classifiers):
-            values = {"meta": {**meta, "fold": fold, "classifier": clf}, "h5ad": h5ad, "embedding": emb,
+            values = {"meta": slim({**meta, "fold": fold, "classifier": clf}, "label_fold"), "h5ad": h5ad, "embedding": emb,
                       "folds": folds[(meta["id"], meta["seed"])]}
             fold_results += R.run("CELLBENCH_LABEL_FOLD", values)["result"]
         fold_results.sort(key=lambda p: p.name)
-        results += R.run("CELLBENCH_LABEL_MERGE", {"meta": meta, "fold_results": fold_results})["result"]
+        results += R.run("CELLBENCH_LABEL_MERGE", {"meta": slim(meta, "label_merge"), "fold_results": fold_results})["result"]
 
     # CROSS_SPECIES
     def species_groups(task):
@@ -232,8 +241,8 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
         for key, members in groups.items():
             members.sort(key=lambda x: x[0]["organism"])
             ms = [m for m, _, _ in members]
-            meta = {"id": key[0], "model": key[1], "seed": key[2], "baseline": ms[0]["baseline"],
-                    "species": [m["organism"] for m in ms], "datasets": [m["id"] for m in ms],
+            meta = {"id": key[0], "model": key[1], "seed": key[2],
+                    "species": [m["organism"] for m in ms],
                     "label_keys": [m["label_key"] for m in ms],
                     "sample_keys": [m["sample_key"] for m in ms] if all(m["sample_key"] for m in ms) else None,
                     "obsm_key": ms[0]["obsm_key"], "layer": ms[0]["layer"]}
@@ -243,16 +252,18 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     for meta, h5ads, embs in species_groups("cross_species_integration"):
         if len(meta["species"]) >= 2:
             results += R.run("CELLBENCH_CROSS_SPECIES_INTEGRATION",
-                             {"meta": meta, "h5ads": h5ads, "embeddings": embs})["result"]
+                             {"meta": slim(meta, "cross_species_integration"), "h5ads": h5ads,
+                              "embeddings": embs})["result"]
     for meta, h5ads, embs in species_groups("cross_species_label"):
         for train, test in product(meta["species"], repeat=2):
             chosen = [train] if train == test else [train, test]
             idx = [meta["species"].index(s) for s in chosen]
-            sub = {**meta, "species": chosen, "datasets": [meta["datasets"][i] for i in idx],
+            sub = {**meta, "species": chosen,
                    "label_keys": [meta["label_keys"][i] for i in idx],
                    "sample_keys": [meta["sample_keys"][i] for i in idx] if meta["sample_keys"] else None,
                    "train_species": train, "test_species": test}
-            values = {"meta": sub, "h5ads": [h5ads[i] for i in idx], "embeddings": [embs[i] for i in idx] if embs else []}
+            values = {"meta": slim(sub, "cross_species_label"), "h5ads": [h5ads[i] for i in idx],
+                      "embeddings": [embs[i] for i in idx] if embs else []}
             results += R.run("CELLBENCH_CROSS_SPECIES_LABEL", values)["result"]
 
     # PERTURBATION
@@ -260,7 +271,8 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     for meta, h5ad in datasets_seeded:
         if "perturbation" in meta["tasks"]:
             prepared[(meta["id"], meta["seed"])] = R.run("CELLBENCH_PERTURBATION_PREPARE",
-                                                         {"meta": meta, "h5ad": h5ad})["prepared"][0]
+                                                         {"meta": slim(meta, "perturbation_prepare"),
+                                                          "h5ad": h5ad})["prepared"][0]
     predictions = []
     for m, _emb, pred in models:
         if pred and "perturbation" in by_id[m["dataset"]][0]["tasks"]:
@@ -271,7 +283,8 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
                 if b in baselines:
                     predictions.append(({**meta, "model": b, "layer": None, "baseline": True}, []))
     for (meta, pred), s in product(predictions, seeds):
-        values = {"meta": {**meta, "seed": s}, "prepared": prepared[(meta["id"], s)], "prediction": pred}
+        values = {"meta": slim({**meta, "seed": s}, "perturbation"), "prepared": prepared[(meta["id"], s)],
+                  "prediction": pred}
         results += R.run("CELLBENCH_PERTURBATION", values)["result"]
 
     # gather

@@ -8,6 +8,10 @@
  *                      label prediction: x fold x classifier (then merged per representation)
  *                      cross-species:    species gathered per (group, model); label x (train, test) pair
  *   gather           = one aggregate table -> report (MultiQC custom content) -> MultiQC
+ *
+ * The channels carry the whole dataset row (meta) for routing; each process gets only the fields it
+ * uses (processFields() in utils_cellbench), so -resume reruns only what a change touches.
+ * Results are published by publishDir (conf/modules.config).
  */
 
 include { CELLBENCH_BASELINE  } from '../modules/local/cellbench/baseline'
@@ -18,15 +22,15 @@ include { EMBEDDING_TASKS     } from '../subworkflows/local/embedding_tasks'
 include { LABEL_PREDICTION    } from '../subworkflows/local/label_prediction'
 include { CROSS_SPECIES       } from '../subworkflows/local/cross_species'
 include { PERTURBATION        } from '../subworkflows/local/perturbation'
-include { baselineNames; baselineTasks; embeddingTasks } from '../subworkflows/local/utils_cellbench'
+include { baselineNames; baselineTasks; embeddingTasks; isRepresentation; slim; speciesGroupSizes } from '../subworkflows/local/utils_cellbench'
 
 workflow CELLBENCH {
 
     take:
-    ch_datasets      // channel: [ meta (dataset), h5ad ]
-    ch_models        // channel: [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
+    datasets         // list of [ meta (dataset row), h5ad ]
+    models           // list of [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
     seeds            // list of integers: every unit of work runs once per seed
-    baselines        // list of baseline names to compute (pca, raw_expression, no_change, other_mean)
+    enabled_baselines // list of baseline names to compute (pca, raw_expression, no_change, other_mean)
     classifiers      // list of label prediction classifiers (lr, knn, rf)
     n_folds          // integer: cross-validation folds of label prediction
     skip_multiqc     // boolean
@@ -37,47 +41,48 @@ workflow CELLBENCH {
     def names = baselineNames()
     def onTasks = baselineTasks()
     def embedTasks = embeddingTasks()
+    def byId = datasets.collectEntries { meta, h5ad -> [(meta.id): [meta, h5ad]] }
+    def ch_datasets = channel.fromList(datasets)
     def ch_seeds = channel.fromList(seeds)
-    def ch_dataset_by_id = ch_datasets.map { meta, h5ad -> [meta.id, meta, h5ad] }
+    def ch_versions = channel.empty()
 
     // ---- representations: [ meta (dataset + model, obsm_key, layer, baseline, tasks), h5ad, embedding or [] ]
-    def ch_model_reps = ch_models
-        .filter { m, embedding, prediction -> embedding || m.obsm_key || (m.layer && !prediction) }
-        .map { m, embedding, _prediction -> [m.dataset, m, embedding] }
-        .combine(ch_dataset_by_id, by: 0)
-        .map { _id, m, embedding, meta, h5ad ->
+    def model_reps = models
+        .findAll { m, embedding, prediction -> isRepresentation(m, embedding, prediction) }
+        .collect { m, embedding, _prediction ->
+            def meta = byId[m.dataset][0]
             def rep = [model: m.model, obsm_key: m.obsm_key, layer: m.layer, baseline: false,
                        tasks: meta.tasks.findAll { t -> t in embedTasks }]
-            [meta + rep, h5ad, embedding]
+            [meta + rep, byId[m.dataset][1], embedding]
         }
 
     // PCA baseline: one per dataset with a task it is scored on, with the first seed
+    def ch_pca_datasets = ch_datasets
+        .filter { meta, _h5ad -> names.pca in enabled_baselines && meta.tasks.any { t -> t in onTasks.pca } }
     CELLBENCH_BASELINE(
-        ch_datasets
-            .filter { meta, _h5ad -> names.pca in baselines && meta.tasks.any { t -> t in onTasks.pca } }
-            .map { meta, h5ad -> [meta + [seed: seeds[0]], h5ad] }
+        ch_pca_datasets.map { meta, h5ad -> [slim(meta + [seed: seeds[0]], 'baseline'), h5ad] }
     )
+    ch_versions = ch_versions.mix(CELLBENCH_BASELINE.out.versions)
     def ch_pca_reps = CELLBENCH_BASELINE.out.h5ad
-        .map { meta, pca -> [meta.id, pca] }
-        .combine(ch_dataset_by_id, by: 0)
-        .map { _id, pca, meta, h5ad ->
+        .map { meta, pca ->
+            def dataset = byId[meta.id]
             def rep = [model: names.pca, obsm_key: 'X_pca', layer: null, baseline: true,
-                       tasks: meta.tasks.findAll { t -> t in onTasks.pca }]
-            [meta + rep, h5ad, pca]
+                       tasks: dataset[0].tasks.findAll { t -> t in onTasks.pca }]
+            [dataset[0] + rep, dataset[1], pca]
         }
 
     // raw-expression baseline: the counts (counts_layer, else X) of the dataset itself
-    def ch_raw_reps = ch_datasets
-        .filter { meta, _h5ad -> names.raw in baselines && meta.tasks.any { t -> t in onTasks.raw } }
-        .map { meta, h5ad ->
+    def raw_reps = datasets
+        .findAll { meta, _h5ad -> names.raw in enabled_baselines && meta.tasks.any { t -> t in onTasks.raw } }
+        .collect { meta, h5ad ->
             def rep = [model: names.raw, obsm_key: null, layer: meta.counts_layer, baseline: true,
                        tasks: meta.tasks.findAll { t -> t in onTasks.raw }]
             [meta + rep, h5ad, []]
         }
 
     // ---- units: representation x seed
-    def ch_units = ch_model_reps
-        .mix(ch_pca_reps, ch_raw_reps)
+    def ch_units = channel.fromList(model_reps + raw_reps)
+        .mix(ch_pca_reps)
         .filter { meta, _h5ad, _embedding -> meta.tasks }
         .combine(ch_seeds)
         .map { meta, h5ad, embedding, seed -> [meta + [seed: seed], h5ad, embedding] }
@@ -87,6 +92,7 @@ workflow CELLBENCH {
         .map { meta, h5ad, seed -> [meta + [seed: seed], h5ad] }
 
     EMBEDDING_TASKS(ch_units)
+    ch_versions = ch_versions.mix(EMBEDDING_TASKS.out.versions)
 
     LABEL_PREDICTION(
         ch_datasets_seeded.filter { meta, _h5ad -> 'label_prediction' in meta.tasks },
@@ -94,28 +100,29 @@ workflow CELLBENCH {
         classifiers,
         n_folds
     )
+    ch_versions = ch_versions.mix(LABEL_PREDICTION.out.versions)
 
     CROSS_SPECIES(
         ch_units.filter { meta, _h5ad, _embedding ->
             meta.tasks.any { t -> t in ['cross_species_integration', 'cross_species_label'] }
-        }
+        },
+        speciesGroupSizes(datasets, models, enabled_baselines)
     )
+    ch_versions = ch_versions.mix(CROSS_SPECIES.out.versions)
 
     // perturbation: model predictions and the baselines, per seed
-    def ch_perturbation_datasets = ch_datasets.filter { meta, _h5ad -> 'perturbation' in meta.tasks }
-    def ch_model_predictions = ch_models
-        .filter { _m, _embedding, prediction -> prediction }
-        .map { m, _embedding, prediction -> [m.dataset, m, prediction] }
-        .combine(ch_perturbation_datasets.map { meta, _h5ad -> [meta.id, meta] }, by: 0)
-        .map { _id, m, prediction, meta -> [meta + [model: m.model, layer: m.layer, baseline: false], prediction] }
-    def ch_baseline_predictions = ch_perturbation_datasets
-        .flatMap { meta, _h5ad ->
-            [names.no_change, names.other_mean]
-                .findAll { b -> b in baselines }
-                .collect { b -> [meta + [model: b, layer: null, baseline: true], []] }
+    def perturbation_datasets = datasets.findAll { meta, _h5ad -> 'perturbation' in meta.tasks }
+    def model_predictions = models
+        .findAll { m, _embedding, prediction -> prediction && 'perturbation' in byId[m.dataset][0].tasks }
+        .collect { m, _embedding, prediction ->
+            [byId[m.dataset][0] + [model: m.model, layer: m.layer, baseline: false], prediction]
         }
-    def ch_predictions = ch_model_predictions
-        .mix(ch_baseline_predictions)
+    def baseline_predictions = perturbation_datasets.collectMany { meta, _h5ad ->
+        [names.no_change, names.other_mean]
+            .findAll { b -> b in enabled_baselines }
+            .collect { b -> [meta + [model: b, layer: null, baseline: true], []] }
+    }
+    def ch_predictions = channel.fromList(model_predictions + baseline_predictions)
         .combine(ch_seeds)
         .map { meta, prediction, seed -> [meta + [seed: seed], prediction] }
 
@@ -123,6 +130,7 @@ workflow CELLBENCH {
         ch_datasets_seeded.filter { meta, _h5ad -> 'perturbation' in meta.tasks },
         ch_predictions
     )
+    ch_versions = ch_versions.mix(PERTURBATION.out.versions)
 
     // ---- gather
     def ch_results = EMBEDDING_TASKS.out.result
@@ -134,15 +142,16 @@ workflow CELLBENCH {
             .collect(sort: { a, b -> a.name <=> b.name })
     )
     CELLBENCH_REPORT(CELLBENCH_AGGREGATE.out.tsv)
+    ch_versions = ch_versions.mix(CELLBENCH_AGGREGATE.out.versions, CELLBENCH_REPORT.out.versions)
 
-    // software versions of every process (the `versions` topic) as MultiQC's software_versions section
-    def ch_versions = channel.topic('versions')
+    // software versions of every process, as MultiQC's software_versions section and in pipeline_info/
+    def ch_versions_yml = ch_versions
         .map { proc, tool, version -> [proc.toString().tokenize(':').last(), "    ${tool}: ${version}".toString()] }
         .unique()
         .groupTuple(by: 0)
         .map { proc, lines -> "${proc}:\n${lines.unique().sort().join('\n')}".toString() }
-        .mix(channel.of("Workflow:\n    cellbench: ${workflow.manifest.version}\n    Nextflow: ${workflow.nextflow.version}"))
-        .collectFile(name: 'cellbench_software_mqc_versions.yml', newLine: true, sort: true)
+        .mix(channel.of("Workflow:\n    cellbench: ${workflow.manifest.version}\n    Nextflow: ${workflow.nextflow.version}".toString()))
+        .collectFile(storeDir: "${params.outdir}/pipeline_info", name: 'cellbench_software_mqc_versions.yml', newLine: true, sort: true)
 
     def ch_multiqc_report = channel.empty()
     if (!skip_multiqc) {
@@ -151,7 +160,7 @@ workflow CELLBENCH {
             .concat(CELLBENCH_REPORT.out.multiqc_config)
             .collect()
         MULTIQC(
-            CELLBENCH_REPORT.out.mqc.flatten().mix(ch_versions).collect(sort: { a, b -> a.name <=> b.name }),
+            CELLBENCH_REPORT.out.mqc.flatten().mix(ch_versions_yml).collect(sort: { a, b -> a.name <=> b.name }),
             ch_multiqc_configs,
             multiqc_config,
             multiqc_logo,
@@ -164,10 +173,10 @@ workflow CELLBENCH {
     emit:
     results            = ch_results                               // channel: [ meta, result.json ]
     folds              = LABEL_PREDICTION.out.folds               // channel: [ meta, folds.tsv ]
-    baselines          = CELLBENCH_BASELINE.out.h5ad              // channel: [ meta, pca.h5ad ]
+    pca_baselines      = CELLBENCH_BASELINE.out.h5ad              // channel: [ meta, pca.h5ad ]
     perturbation_truth = PERTURBATION.out.prepared                // channel: [ meta, prepared.h5ad ]
     aggregate          = CELLBENCH_AGGREGATE.out.tsv.mix(CELLBENCH_AGGREGATE.out.parquet)
     report             = CELLBENCH_REPORT.out.comparison.mix(CELLBENCH_REPORT.out.plots.flatten(), CELLBENCH_REPORT.out.mqc.flatten())
     multiqc_report     = ch_multiqc_report
-    versions           = ch_versions
+    versions           = ch_versions_yml                          // channel: software versions YAML
 }

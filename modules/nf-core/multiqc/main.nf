@@ -19,8 +19,7 @@ process MULTIQC {
     path "*.html"      , emit: report
     path "*_data"      , emit: data
     path "*_plots"     , emit: plots, optional: true
-    // MultiQC does not push its version to the `versions` topic: its input waits on that topic,
-    // so it would wait forever for itself
+    // MultiQC's own version is not in its report: its input is the versions of the other processes
     tuple val("${task.process}"), val('multiqc'), eval('multiqc --version | sed "s/.* //g"'), emit: versions
 
     when:

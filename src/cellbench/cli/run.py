@@ -30,9 +30,10 @@ def _named_embedding(value: str) -> tuple[str, str]:
     help="Run a whole small benchmark of one dataset in this process: the PCA baseline (from raw counts), "
     "then every task the given obs columns allow, for every representation (each --obsm-key, each "
     "--embedding, and the baselines) and every seed: clustering and embedding (--label-key), integration "
-    "(--label-key and --batch-key), label prediction (--label-key; also on the raw expression), sequential "
-    "(--time-key). Writes OUTDIR/results/<task>/<dataset>__<model>__seed<S>.json (the same files as the "
-    "pipeline), OUTDIR/report/ (aggregate.tsv/.parquet, comparison.tsv, plots, MultiQC report), and prints "
+    "(--label-key and --batch-key), label prediction (--label-key; the raw expression is its baseline, "
+    "not the PCA), sequential (--time-key). Writes OUTDIR/results/<dataset>__<model>__<task>__s<S>.json and "
+    "OUTDIR/prepared/baselines/<dataset>.pca.h5ad (the same files as the pipeline), OUTDIR/report/ "
+    "(aggregate.tsv/.parquet, comparison.tsv, plots, MultiQC report), and prints "
     "a summary table of the headline metrics on stdout. Progress goes to stderr.\n\n"
     "Example: cellbench run --input tests/data/pbmc68k_reduced.h5ad --label-key bulk_labels --batch-key phase "
     "--obsm-key X_pca --obsm-key X_umap --counts-layer counts --outdir demo_results",
@@ -123,11 +124,11 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         ctx.invoke(group.get_command(ctx, name), **kwargs)
 
     if counts is not None:
-        pca_path = outdir / "baselines" / f"{dataset}__pca.h5ad"
+        pca_path = outdir / "prepared" / "baselines" / f"{dataset}.pca.h5ad"  # the pipeline's names
         log.info("baseline: PCA of %s", input_path)
         invoke("baseline", input_path=input_path, method="pca", layer=counts["layer"], seed=seed_list[0],
                threads=threads, output=str(pca_path))
-        reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca"}))
+        reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca", "baseline": True}))
 
     task_options = {
         "clustering": {"label_key": label_key},
@@ -136,15 +137,19 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         "label_prediction": {"label_key": label_key},
         "sequential": {"time_key": time_key, "time_order": time_order},
     }
-    units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps]
+    # as the pipeline does (TASKS.md): the PCA baseline is not scored on label prediction, whose
+    # baseline is the raw expression itself
+    units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps
+             if not (opts.get("baseline") and task == "label_prediction")]
     if counts is not None and "label_prediction" in wanted:
         units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
     written = []
     for i, (task, model, opts, seed) in enumerate(units, 1):
-        out = outdir / "results" / task / f"{dataset}__{model}__seed{seed}.json"
+        out = outdir / "results" / f"{dataset}__{model}__{task}__s{seed}.json"  # the pipeline's names
         start = time.perf_counter()
         invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
-               threads=threads, n_boot=n_boot, output=str(out), **opts, **task_options[task])
+               threads=threads, n_boot=n_boot, output=str(out),
+               **{k: v for k, v in opts.items() if k != "baseline"}, **task_options[task])
         log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
         written.append(out)
         release_freed_memory()  # one process, many units: peak RSS follows the largest unit, not their sum

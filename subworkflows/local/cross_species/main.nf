@@ -4,10 +4,13 @@
  *   integration: per (group, model, seed), every species' representation stacked (batch = species)
  *   label:       per (group, model, seed, train species, test species), every ordered pair; train =
  *                test is cross-validation within the species
+ * A group is gathered as soon as its last species is there (groupKey with the group's size, known
+ * from the samplesheets), not at the end of the run.
  */
 
 include { CELLBENCH_CROSS_SPECIES_INTEGRATION } from '../../../modules/local/cellbench/cross_species_integration'
 include { CELLBENCH_CROSS_SPECIES_LABEL       } from '../../../modules/local/cellbench/cross_species_label'
+include { slim                                } from '../utils_cellbench'
 
 // [ meta, h5ad, embedding or [] ] of one representation per species -> one group tuple, species in
 // name order (a fixed order keeps task hashes, and so -resume, stable)
@@ -30,9 +33,7 @@ def speciesGroup(key, metas, h5ads, embeddings) {
         id         : key[0],
         model      : key[1],
         seed       : key[2],
-        baseline   : ms[0].baseline,
         species    : species,
-        datasets   : ms.collect { m -> m.id },
         label_keys : ms.collect { m -> m.label_key },
         sample_keys: ms.every { m -> m.sample_key } ? ms.collect { m -> m.sample_key } : null,
         obsm_key   : ms[0].obsm_key,
@@ -51,42 +52,48 @@ def subGroup(meta, h5ads, embeddings, List chosen) {
     def idx = chosen.collect { s -> meta.species.indexOf(s) }
     def sub = meta + [
         species    : chosen,
-        datasets   : pick(meta.datasets, idx),
         label_keys : pick(meta.label_keys, idx),
         sample_keys: meta.sample_keys ? pick(meta.sample_keys, idx) : null,
     ]
     return [sub, pick(h5ads, idx), pick(embeddings, idx)]
 }
 
-// one group tuple per (species_group, model, seed) of the units that run the given task
-def groupSpecies(ch_units, String task) {
+// one group tuple per (species_group, model, seed) of the units that run the given task; sizes:
+// [ species_group, model, task ] -> number of species (speciesGroupSizes() in utils_cellbench)
+def groupSpecies(ch_units, String task, Map sizes) {
     return ch_units
         .filter { meta, _h5ad, _embedding -> task in meta.tasks }
-        .map { meta, h5ad, embedding -> [[meta.species_group, meta.model, meta.seed], meta, h5ad, embedding] }
+        .map { meta, h5ad, embedding ->
+            def n = sizes[[meta.species_group, meta.model, task]] ?: 1
+            [groupKey([meta.species_group, meta.model, meta.seed], n), meta, h5ad, embedding]
+        }
         .groupTuple()
-        .map { key, metas, h5ads, embeddings -> speciesGroup(key, metas, h5ads, embeddings) }
+        .map { key, metas, h5ads, embeddings -> speciesGroup(key.getGroupTarget(), metas, h5ads, embeddings) }
 }
 
 workflow CROSS_SPECIES {
 
     take:
     ch_units    // channel: [ meta (dataset, representation, seed), h5ad, embedding or [] ]
+    sizes       // map: [ species_group, model, task ] -> number of species of that group
 
     main:
-    def ch_integration = groupSpecies(ch_units, 'cross_species_integration')
+    def ch_integration = groupSpecies(ch_units, 'cross_species_integration', sizes)
         .filter { meta, _h5ads, _embeddings -> meta.species.size() >= 2 }
+        .map { meta, h5ads, embeddings -> [slim(meta, 'cross_species_integration'), h5ads, embeddings] }
     CELLBENCH_CROSS_SPECIES_INTEGRATION(ch_integration)
 
-    def ch_pairs = groupSpecies(ch_units, 'cross_species_label')
+    def ch_pairs = groupSpecies(ch_units, 'cross_species_label', sizes)
         .flatMap { meta, h5ads, embeddings ->
             [meta.species, meta.species].combinations().collect { pair ->
                 def chosen = pair[0] == pair[1] ? [pair[0]] : pair
                 def sub = subGroup(meta, h5ads, embeddings, chosen)
-                [sub[0] + [train_species: pair[0], test_species: pair[1]], sub[1], sub[2]]
+                [slim(sub[0] + [train_species: pair[0], test_species: pair[1]], 'cross_species_label'), sub[1], sub[2]]
             }
         }
     CELLBENCH_CROSS_SPECIES_LABEL(ch_pairs)
 
     emit:
-    result = CELLBENCH_CROSS_SPECIES_INTEGRATION.out.result.mix(CELLBENCH_CROSS_SPECIES_LABEL.out.result)
+    result   = CELLBENCH_CROSS_SPECIES_INTEGRATION.out.result.mix(CELLBENCH_CROSS_SPECIES_LABEL.out.result)
+    versions = CELLBENCH_CROSS_SPECIES_INTEGRATION.out.versions.mix(CELLBENCH_CROSS_SPECIES_LABEL.out.versions)
 }

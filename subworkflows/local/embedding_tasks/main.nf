@@ -7,10 +7,13 @@ include { CELLBENCH_CLUSTERING  } from '../../../modules/local/cellbench/cluster
 include { CELLBENCH_EMBEDDING   } from '../../../modules/local/cellbench/embedding'
 include { CELLBENCH_INTEGRATION } from '../../../modules/local/cellbench/integration'
 include { CELLBENCH_SEQUENTIAL  } from '../../../modules/local/cellbench/sequential'
+include { slim                  } from '../utils_cellbench'
 
-// the units whose dataset runs the given task
+// the units whose dataset runs the given task, with the meta fields of that task's process
 def forTask(ch_units, String task) {
-    return ch_units.filter { meta, _h5ad, _embedding -> task in meta.tasks }
+    return ch_units
+        .filter { meta, _h5ad, _embedding -> task in meta.tasks }
+        .map { meta, h5ad, embedding -> [slim(meta, task), h5ad, embedding] }
 }
 
 workflow EMBEDDING_TASKS {
@@ -29,4 +32,8 @@ workflow EMBEDDING_TASKS {
         .mix(CELLBENCH_EMBEDDING.out.result)
         .mix(CELLBENCH_INTEGRATION.out.result)
         .mix(CELLBENCH_SEQUENTIAL.out.result)     // channel: [ meta, result.json ]
+    versions = CELLBENCH_CLUSTERING.out.versions
+        .mix(CELLBENCH_EMBEDDING.out.versions)
+        .mix(CELLBENCH_INTEGRATION.out.versions)
+        .mix(CELLBENCH_SEQUENTIAL.out.versions)   // channel: [ process, tool, version ]
 }

@@ -7,6 +7,7 @@
 include { CELLBENCH_LABEL_SPLIT } from '../../../modules/local/cellbench/label_split'
 include { CELLBENCH_LABEL_FOLD  } from '../../../modules/local/cellbench/label_fold'
 include { CELLBENCH_LABEL_MERGE } from '../../../modules/local/cellbench/label_merge'
+include { slim                  } from '../utils_cellbench'
 
 workflow LABEL_PREDICTION {
 
@@ -17,7 +18,7 @@ workflow LABEL_PREDICTION {
     n_folds          // integer
 
     main:
-    CELLBENCH_LABEL_SPLIT(ch_datasets)
+    CELLBENCH_LABEL_SPLIT(ch_datasets.map { meta, h5ad -> [slim(meta, 'label_split'), h5ad] })
 
     def ch_folds = CELLBENCH_LABEL_SPLIT.out.folds
         .map { meta, folds -> [[meta.id, meta.seed], folds] }
@@ -29,21 +30,24 @@ workflow LABEL_PREDICTION {
         .combine(channel.fromList(0..<n_folds))
         .combine(channel.fromList(classifiers))
         .map { _key, meta, h5ad, embedding, folds, fold, classifier ->
-            [meta + [fold: fold, classifier: classifier], h5ad, embedding, folds]
+            [slim(meta + [fold: fold, classifier: classifier], 'label_fold'), h5ad, embedding, folds]
         }
 
     CELLBENCH_LABEL_FOLD(ch_fold_units)
 
     // merge each representation's n_folds x n_classifiers results as soon as the last one is done
+    // (a fold that failed on its data leaves the group short: no merged result for that representation)
     def n_units = n_folds * classifiers.size()
     def ch_merge = CELLBENCH_LABEL_FOLD.out.result
-        .map { meta, json -> [groupKey(meta.findAll { k, _v -> !(k in ['fold', 'classifier']) }, n_units), json] }
+        .map { meta, json -> [groupKey(slim(meta, 'label_merge'), n_units), json] }
         .groupTuple()
         .map { key, jsons -> [key.getGroupTarget(), jsons.sort(false) { f -> f.name }] }
 
     CELLBENCH_LABEL_MERGE(ch_merge)
 
     emit:
-    result = CELLBENCH_LABEL_MERGE.out.result   // channel: [ meta, result.json ]
-    folds  = CELLBENCH_LABEL_SPLIT.out.folds    // channel: [ meta, folds.tsv ]
+    result   = CELLBENCH_LABEL_MERGE.out.result   // channel: [ meta, result.json ]
+    folds    = CELLBENCH_LABEL_SPLIT.out.folds    // channel: [ meta, folds.tsv ]
+    versions = CELLBENCH_LABEL_SPLIT.out.versions
+        .mix(CELLBENCH_LABEL_FOLD.out.versions, CELLBENCH_LABEL_MERGE.out.versions)
 }

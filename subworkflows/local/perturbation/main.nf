@@ -10,6 +10,7 @@
 
 include { CELLBENCH_PERTURBATION_PREPARE } from '../../../modules/local/cellbench/perturbation_prepare'
 include { CELLBENCH_PERTURBATION         } from '../../../modules/local/cellbench/perturbation'
+include { slim                           } from '../utils_cellbench'
 
 workflow PERTURBATION {
 
@@ -18,10 +19,10 @@ workflow PERTURBATION {
     ch_predictions   // channel: [ meta (dataset, model, seed, layer, baseline), prediction or [] ]
 
     main:
-    CELLBENCH_PERTURBATION_PREPARE(ch_datasets)
+    CELLBENCH_PERTURBATION_PREPARE(ch_datasets.map { meta, h5ad -> [slim(meta, 'perturbation_prepare'), h5ad] })
 
     def ch_score = ch_predictions
-        .map { meta, prediction -> [[meta.id, meta.seed], meta, prediction] }
+        .map { meta, prediction -> [[meta.id, meta.seed], slim(meta, 'perturbation'), prediction] }
         .combine(
             CELLBENCH_PERTURBATION_PREPARE.out.prepared.map { meta, prepared -> [[meta.id, meta.seed], prepared] },
             by: 0
@@ -33,4 +34,5 @@ workflow PERTURBATION {
     emit:
     result   = CELLBENCH_PERTURBATION.out.result              // channel: [ meta, result.json ]
     prepared = CELLBENCH_PERTURBATION_PREPARE.out.prepared    // channel: [ meta, prepared.h5ad ]
+    versions = CELLBENCH_PERTURBATION_PREPARE.out.versions.mix(CELLBENCH_PERTURBATION.out.versions)
 }

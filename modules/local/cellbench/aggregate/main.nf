@@ -1,5 +1,5 @@
 process CELLBENCH_AGGREGATE {
-    tag 'all results'
+    tag "all results"
     label 'process_single'
     label 'cellbench'
 
@@ -12,7 +12,7 @@ process CELLBENCH_AGGREGATE {
     output:
     path "*.tsv"    , emit: tsv
     path "*.parquet", emit: parquet
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
@@ -21,13 +21,13 @@ process CELLBENCH_AGGREGATE {
     cellbench aggregate \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output-prefix ${prefix} \\
+        --output-prefix '${prefix}' \\
         results
     """
 
     stub:
     def prefix = task.ext.prefix ?: 'aggregate'
     """
-    touch ${prefix}.tsv ${prefix}.parquet
+    touch '${prefix}.tsv' '${prefix}.parquet'
     """
 }

@@ -11,26 +11,26 @@ process CELLBENCH_BASELINE {
 
     output:
     tuple val(meta), path("*.pca.h5ad"), emit: h5ad
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
-    def layer = meta.counts_layer ? "--layer ${meta.counts_layer}" : ''
+    def layer = meta.counts_layer ? "--layer '${meta.counts_layer}'" : ''
     """
     cellbench baseline \\
-        --input ${h5ad} \\
+        --input '${h5ad}' \\
         --method pca \\
         ${layer} \\
-        --seed ${meta.seed} \\
+        --seed '${meta.seed}' \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output ${prefix}.pca.h5ad
+        --output '${prefix}.pca.h5ad'
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}"
     """
-    touch ${prefix}.pca.h5ad
+    touch '${prefix}.pca.h5ad'
     """
 }

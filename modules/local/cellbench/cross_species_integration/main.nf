@@ -12,18 +12,18 @@ process CELLBENCH_CROSS_SPECIES_INTEGRATION {
 
     output:
     tuple val(meta), path("*.json"), emit: result
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__cross_species_integration__s${meta.seed}"
-    def inputs = [h5ads].flatten().collect { f -> "--input ${f}" }.join(' ')
-    def species = meta.species.collect { s -> "--species ${s}" }.join(' ')
-    def representations = [embeddings].flatten().collect { f -> "--embedding ${f}" }.join(' ')
-    def label_keys = meta.label_keys.collect { k -> "--label-key ${k}" }.join(' ')
-    def sample_keys = meta.sample_keys ? meta.sample_keys.collect { k -> "--sample-key ${k}" }.join(' ') : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key ${meta.obsm_key}" : ''
-    def layer = meta.layer ? "--layer ${meta.layer}" : ''
+    def inputs = [h5ads].flatten().collect { f -> "--input '${f}'" }.join(' ')
+    def species = meta.species.collect { s -> "--species '${s}'" }.join(' ')
+    def representations = [embeddings].flatten().collect { f -> "--embedding '${f}'" }.join(' ')
+    def label_keys = meta.label_keys.collect { k -> "--label-key '${k}'" }.join(' ')
+    def sample_keys = meta.sample_keys ? meta.sample_keys.collect { k -> "--sample-key '${k}'" }.join(' ') : ''
+    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
+    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     """
     cellbench cross-species-integration \\
         ${inputs} \\
@@ -33,17 +33,17 @@ process CELLBENCH_CROSS_SPECIES_INTEGRATION {
         ${layer} \\
         ${label_keys} \\
         ${sample_keys} \\
-        --dataset-name ${meta.id} \\
-        --model-name ${meta.model} \\
-        --seed ${meta.seed} \\
+        --dataset-name '${meta.id}' \\
+        --model-name '${meta.model}' \\
+        --seed '${meta.seed}' \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output ${prefix}.json
+        --output '${prefix}.json'
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__cross_species_integration__s${meta.seed}"
     """
-    echo '{}' > ${prefix}.json
+    echo '{}' > '${prefix}.json'
     """
 }

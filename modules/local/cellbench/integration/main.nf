@@ -11,33 +11,33 @@ process CELLBENCH_INTEGRATION {
 
     output:
     tuple val(meta), path("*.json"), emit: result
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__integration__s${meta.seed}"
-    def representation = embedding ? "--embedding ${embedding}" : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key ${meta.obsm_key}" : ''
-    def layer = meta.layer ? "--layer ${meta.layer}" : ''
+    def representation = embedding ? "--embedding '${embedding}'" : ''
+    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
+    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     """
     cellbench integration \\
-        --input ${h5ad} \\
-        --dataset-name ${meta.id} \\
+        --input '${h5ad}' \\
+        --dataset-name '${meta.id}' \\
         ${representation} \\
         ${obsm_key} \\
         ${layer} \\
-        --model-name ${meta.model} \\
-        --label-key ${meta.label_key} \\
-        --batch-key ${meta.batch_key} \\
-        --seed ${meta.seed} \\
+        --model-name '${meta.model}' \\
+        --label-key '${meta.label_key}' \\
+        --batch-key '${meta.batch_key}' \\
+        --seed '${meta.seed}' \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output ${prefix}.json
+        --output '${prefix}.json'
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__integration__s${meta.seed}"
     """
-    echo '{}' > ${prefix}.json
+    echo '{}' > '${prefix}.json'
     """
 }

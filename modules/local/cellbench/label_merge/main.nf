@@ -11,22 +11,23 @@ process CELLBENCH_LABEL_MERGE {
 
     output:
     tuple val(meta), path("*.json"), emit: result
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_prediction__s${meta.seed}"
+    def inputs = [fold_results].flatten().collect { f -> "'${f}'" }.join(' ')
     """
     cellbench label-merge \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output ${prefix}.json \\
-        ${fold_results}
+        --output '${prefix}.json' \\
+        ${inputs}
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__label_prediction__s${meta.seed}"
     """
-    echo '{}' > ${prefix}.json
+    echo '{}' > '${prefix}.json'
     """
 }

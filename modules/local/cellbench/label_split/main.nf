@@ -11,24 +11,24 @@ process CELLBENCH_LABEL_SPLIT {
 
     output:
     tuple val(meta), path("*.folds.tsv"), emit: folds
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__s${meta.seed}"
     """
     cellbench label-split \\
-        --input ${h5ad} \\
-        --dataset-name ${meta.id} \\
-        --label-key ${meta.label_key} \\
-        --seed ${meta.seed} \\
+        --input '${h5ad}' \\
+        --dataset-name '${meta.id}' \\
+        --label-key '${meta.label_key}' \\
+        --seed '${meta.seed}' \\
         ${args} \\
-        --output ${prefix}.folds.tsv
+        --output '${prefix}.folds.tsv'
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}__s${meta.seed}"
     """
-    printf '# cellbench label-split stub\\ncell_id\\tlabel\\tfold\\n' > ${prefix}.folds.tsv
+    printf '# cellbench label-split stub\\ncell_id\\tlabel\\tfold\\n' > '${prefix}.folds.tsv'
     """
 }

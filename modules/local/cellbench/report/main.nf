@@ -1,5 +1,5 @@
 process CELLBENCH_REPORT {
-    tag 'report'
+    tag "report"
     label 'process_single'
     label 'cellbench'
 
@@ -14,14 +14,14 @@ process CELLBENCH_REPORT {
     path "report/multiqc_config.yaml"  , emit: multiqc_config
     path "report/comparison.tsv"       , emit: comparison
     path "report/plots/*"              , emit: plots
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     // MultiQC itself runs in its own process (modules/nf-core/multiqc) on the *_mqc files written here
     """
     cellbench report \\
-        --results ${table} \\
+        --results '${table}' \\
         --outdir report \\
         --no-multiqc \\
         --threads ${task.cpus} \\

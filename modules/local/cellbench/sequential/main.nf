@@ -11,34 +11,34 @@ process CELLBENCH_SEQUENTIAL {
 
     output:
     tuple val(meta), path("*.json"), emit: result
-    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions_cellbench, topic: versions
+    tuple val("${task.process}"), val('cellbench'), eval('cellbench --version | sed "s/.* //"'), emit: versions
 
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__sequential__s${meta.seed}"
-    def representation = embedding ? "--embedding ${embedding}" : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key ${meta.obsm_key}" : ''
-    def layer = meta.layer ? "--layer ${meta.layer}" : ''
+    def representation = embedding ? "--embedding '${embedding}'" : ''
+    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
+    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     def time_order = meta.time_order ? "--time-order '${meta.time_order}'" : ''
     """
     cellbench sequential \\
-        --input ${h5ad} \\
-        --dataset-name ${meta.id} \\
+        --input '${h5ad}' \\
+        --dataset-name '${meta.id}' \\
         ${representation} \\
         ${obsm_key} \\
         ${layer} \\
-        --model-name ${meta.model} \\
-        --time-key ${meta.time_key} \\
+        --model-name '${meta.model}' \\
+        --time-key '${meta.time_key}' \\
         ${time_order} \\
-        --seed ${meta.seed} \\
+        --seed '${meta.seed}' \\
         --threads ${task.cpus} \\
         ${args} \\
-        --output ${prefix}.json
+        --output '${prefix}.json'
     """
 
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__sequential__s${meta.seed}"
     """
-    echo '{}' > ${prefix}.json
+    echo '{}' > '${prefix}.json'
     """
 }
