@@ -33,9 +33,13 @@ if [ -x "$engine" ] && [ -z "${DOCKER_HOST:-}" ]; then
   say "starting the local Docker engine ($engine)"
   "$engine" status >/dev/null 2>&1 || started_engine=1
   eval "$("$engine" start)"
-  build_args+=(--build-arg BASE=local/debian:bookworm-slim)
 fi
 docker info >/dev/null
+# the local engine (started here or by the caller, e.g. .ci/nextflow-e2e.sh) reaches no registry:
+# build on the Debian base it made
+if [ -x "$engine" ] && docker image inspect local/debian:bookworm-slim >/dev/null 2>&1; then
+  build_args+=(--build-arg BASE=local/debian:bookworm-slim)
+fi
 
 say "downloading the locked wheels (manylinux x86_64, CPython 3.11)"
 mkdir -p containers/cellbench/wheels
