@@ -148,5 +148,5 @@ def test_run_passes_n_boot_to_the_tasks(tmp_path):
         r = invoke("run", "--input", PBMC, "--label-key", "bulk_labels", "--obsm-key", "X_pca", "--tasks", "embedding",
                    "--no-baselines", "--no-report", "--n-boot", n_boot, "--outdir", out)
         assert r.exit_code == 0, r.output
-        (metric,) = read(next((out / "results" / "embedding").glob("*.json")))["metrics"]
+        (metric,) = read(next((out / "results").glob("*__embedding__*.json")))["metrics"]
         assert ("ci" in metric) == present and (not present or metric["ci"]["n_boot"] == 200)
