@@ -41,15 +41,13 @@ def command(input_path, method, layer, n_top_genes, n_comps, seed, threads, outp
     from cellbench.cli._options import limit_threads
     from cellbench.errors import InputError
     from cellbench.io.atomic import atomic_path
-    from cellbench.io.dataset import layer_or_x, read_h5ad
+    from cellbench.io.dataset import check_unique_cell_ids, layer_or_x, read_h5ad
     from cellbench.io.results import sha256_file
 
     log = logging.getLogger("cellbench")
     adata = read_h5ad(input_path)
     matrix = layer_or_x(adata, layer, input_path)
-    if not adata.obs_names.is_unique:
-        dup = adata.obs_names[adata.obs_names.duplicated()][0]
-        raise InputError(f"{input_path}: cell ids are not unique (first duplicate '{dup}')")
+    check_unique_cell_ids(adata, input_path)
     where = f"{input_path}:{'layers[' + layer + ']' if layer else 'X'}"
     if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(f"{where}: no expression matrix")

@@ -123,12 +123,14 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         # click fills in the defaults of the options not given, as on the command line
         ctx.invoke(group.get_command(ctx, name), **kwargs)
 
+    baseline_reps: set[str] = set()
     if counts is not None:
         pca_path = outdir / "prepared" / "baselines" / f"{dataset}.pca.h5ad"  # the pipeline's names
         log.info("baseline: PCA of %s", input_path)
         invoke("baseline", input_path=input_path, method="pca", layer=counts["layer"], seed=seed_list[0],
                threads=threads, output=str(pca_path))
-        reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca", "baseline": True}))
+        reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca"}))
+        baseline_reps.add("pca")
 
     task_options = {
         "clustering": {"label_key": label_key},
@@ -140,7 +142,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
     # as the pipeline does (TASKS.md): the PCA baseline is not scored on label prediction, whose
     # baseline is the raw expression itself
     units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps
-             if not (opts.get("baseline") and task == "label_prediction")]
+             if not (model in baseline_reps and task == "label_prediction")]
     if counts is not None and "label_prediction" in wanted:
         units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
     written = []
@@ -149,7 +151,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         start = time.perf_counter()
         invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
                threads=threads, n_boot=n_boot, output=str(out),
-               **{k: v for k, v in opts.items() if k != "baseline"}, **task_options[task])
+               **opts, **task_options[task])
         log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
         written.append(out)
         release_freed_memory()  # one process, many units: peak RSS follows the largest unit, not their sum

@@ -39,6 +39,13 @@ def read_h5ad(path: str | os.PathLike, backed: bool = False):
         raise InputError(f"{path}: not a readable h5ad file ({reason})") from None
 
 
+def check_unique_cell_ids(adata, path: str | os.PathLike) -> None:
+    """Cells are matched by id everywhere, so a repeated id is an InputError naming the first one."""
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()][0]
+        raise InputError(f"{path}: cell ids are not unique (first duplicate '{dup}')")
+
+
 def layer_or_x(adata, layer: str | None, path: str | os.PathLike):
     """X, or the named layer; a missing layer is an InputError listing the layers there are."""
     if layer is None:

@@ -16,10 +16,10 @@ result read from an extract names the same inputs as one read from the originals
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 
-from cellbench.errors import InputError
 from cellbench.schema import InputFile
 
 UNS_KEY = "cellbench_extract"
@@ -31,33 +31,29 @@ def write_extract(dataset_path, spec, obs_keys, output) -> dict:
     import pandas as pd
 
     from cellbench.io.atomic import atomic_path
-    from cellbench.io.dataset import obs_column, read_h5ad
+    from cellbench.io.dataset import check_unique_cell_ids, obs_column, read_h5ad
     from cellbench.io.label_data import load_features
-    from cellbench.io.results import input_file
 
     adata = read_h5ad(dataset_path)
-    if not adata.obs_names.is_unique:
-        dup = adata.obs_names[adata.obs_names.duplicated()][0]
-        raise InputError(f"{dataset_path}: cell ids are not unique (first duplicate '{dup}')")
+    check_unique_cell_ids(adata, dataset_path)
     keys = list(dict.fromkeys(k for k in obs_keys if k))
     obs = pd.DataFrame({k: obs_column(adata, k, dataset_path) for k in keys}, index=adata.obs_names.copy())
     matrix = load_features(adata, dataset_path, spec)
     var_names = (adata.var_names.copy() if spec.file is None and spec.obsm_key is None
                  else pd.Index([str(i) for i in range(matrix.shape[1])]))
-    records = [input_file("dataset", dataset_path)]
-    if spec.file:
-        records.append(input_file("representation", spec.file))
+    # an extract of an extract still names the original files
+    records = source_inputs(adata, dataset_path, spec.file)
     info = {
         "inputs": [r.model_dump() for r in records],
-        "representation": spec.describe().replace(str(spec.file), os.path.basename(str(spec.file)))
-        if spec.file else spec.describe(),
+        # base names only, as in result files (work directories differ between runs)
+        "representation": replace(spec, file=os.path.basename(spec.file) if spec.file else None).describe(),
         "obs_keys": keys,
     }
     out = ad.AnnData(X=matrix, obs=obs, var=pd.DataFrame(index=var_names))
-    # h5ad stores no list of dicts: the records go in as {"0": ..., "1": ...} (read back by _records)
+    # h5ad stores no list of dicts: the records go in as {"0": ..., "1": ...} (read back in order)
     out.uns[UNS_KEY] = {"inputs": {str(i): r for i, r in enumerate(info["inputs"])},
                         "representation": info["representation"],
-                        "obs_keys": np.array(keys, dtype=object) if keys else np.array([], dtype=object)}
+                        "obs_keys": np.array(keys, dtype=object)}
     with atomic_path(output) as tmp:
         out.write_h5ad(tmp)
     return {"n_cells": int(out.n_obs), "n_dims": int(out.n_vars), **info}
@@ -67,10 +63,11 @@ def source_inputs(adata, input_path, embedding, role_suffix: str = "") -> list[I
     """The input records of a task: the extract's recorded sources, or the files themselves."""
     from cellbench.io.results import input_file
 
-    recorded = adata.uns.get(UNS_KEY) if hasattr(adata, "uns") else None
-    if recorded is not None and "inputs" in recorded:
+    recorded = adata.uns.get(UNS_KEY)
+    if recorded is not None:
+        stored = recorded["inputs"]
         records = [InputFile(role=str(r["role"]) + role_suffix, name=str(r["name"]), sha256=str(r["sha256"]))
-                   for r in _records(recorded["inputs"])]
+                   for r in (stored[k] for k in sorted(stored, key=int))]
         if embedding:  # a representation given beside an extract is still its own input
             records.append(input_file("representation" + role_suffix, embedding))
         return records
@@ -79,9 +76,3 @@ def source_inputs(adata, input_path, embedding, role_suffix: str = "") -> list[I
         records.append(input_file("representation" + role_suffix, embedding))
     return records
 
-
-def _records(stored) -> list[dict]:
-    """anndata stores a list of dicts as a dict of dicts keyed '0', '1', ...; accept both."""
-    if isinstance(stored, dict):
-        return [stored[k] for k in sorted(stored, key=int)]
-    return list(stored)
