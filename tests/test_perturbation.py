@@ -22,7 +22,7 @@ from cellbench.errors import InputError
 from cellbench.io.perturbation import read_prepared
 from cellbench.metrics.jaccard import jaccard_index
 from cellbench.metrics.mean_squared_error import mean_squared_error
-from cellbench.metrics.pearson_delta import pearson_delta
+from cellbench.metrics.pearson_delta import pearson_delta, undefined_score
 from cellbench.metrics.spearman import spearman_correlation
 from cellbench.tasks.perturbation import (
     PrepareSettings,
@@ -236,7 +236,10 @@ def test_metric_functions():
     assert mean_squared_error(a, b) == pytest.approx(np.mean((a - b) ** 2), abs=0, rel=1e-15)
     c = rng.normal(size=30)
     assert pearson_delta(a, c, b) == pytest.approx(pearsonr(a - c, b - c).statistic, rel=1e-14)
-    assert pearson_delta(a, c, c) == 0.0
+    assert np.isnan(pearson_delta(a, c, c))  # a constant predicted change: undefined, as scipy says
+    assert np.isnan(pearson_delta(a[:1], c[:1], b[:1]))
+    assert undefined_score(pearson_delta(a, c, c)) == (0.0, {"raw_value": "NaN"})  # scored 0, NaN kept
+    assert undefined_score(0.25) == (0.25, {})
     assert jaccard_index({"x", "y"}, {"y", "z"}) == pytest.approx(1 / 3)
     assert np.isnan(jaccard_index(set(), set()))
 
@@ -366,6 +369,42 @@ def test_spearman_follows_the_reference_loop(prepared, cells, lognorm):
         assert ours[cond].params["effect"] == used
     for cond, targets in prepared.evaluated_genes.items():
         assert ours[cond].params["effect"] == ("difference" if zeroed in targets else "ratio")
+
+
+def test_undefined_pearson_delta_scores_zero_and_shows_the_nan(prepared, cells, lognorm):
+    """no_change predicts a constant change: each Pearson delta is scored 0 with raw_value "NaN" in its
+    params; defined rows carry no raw_value, and the MEAN row still averages every condition."""
+    no_change, _ = evaluate_baseline(prepared, "no_change", n_boot=0)
+    oracle, _ = evaluate_prediction(prepared, lognorm, cells.obs_names, n_boot=0)
+    for metrics, undefined in ((no_change, True), (oracle, False)):
+        rows = [r for r in metrics if r.metric_type == "pearson_delta"]
+        per = [r for r in rows if r.params["condition"] != "MEAN"]
+        assert len(per) == 2 * prepared.conditions.size
+        for r in per:
+            assert (r.params.get("raw_value") == "NaN") is undefined, r
+            assert r.value == 0.0 if undefined else r.value > 0.99
+        means = [r for r in rows if r.params["condition"] == "MEAN"]
+        assert len(means) == 2 and all("raw_value" not in r.params for r in means)
+        assert all(r.params["n_conditions"] == prepared.conditions.size for r in means)
+    # the report does not split a variant over it
+    from cellbench.report.table import canonical_params
+
+    nc = {canonical_params(r.params) for r in no_change if r.metric_type == "pearson_delta"}
+    orc = {canonical_params(r.params) for r in oracle if r.metric_type == "pearson_delta"}
+    assert nc == orc
+
+
+def test_sparse_and_dense_predictions_give_the_same_numbers(prepared, cells, lognorm):
+    """A float32 prediction stored sparse or dense gives the same bytes in every metric (the gene-wise
+    means are float64 sums in one order; scipy's sparse mean moved MSE by up to 1.5e-9)."""
+    import scipy.sparse as sp
+
+    treated = cells.obs["condition"].to_numpy() != "ctrl"
+    for rows in (slice(None), treated):  # controls from the prediction, then from the dataset
+        ids = cells.obs_names[rows]
+        dense, _ = evaluate_prediction(prepared, lognorm[rows], ids, n_boot=0)
+        sparse, _ = evaluate_prediction(prepared, sp.csr_matrix(lognorm[rows]), ids, n_boot=0)
+        assert [(r.metric_type, r.params, r.value) for r in sparse] == [(r.metric_type, r.params, r.value) for r in dense]
 
 
 def test_prediction_without_control_cells_uses_observed_controls(prepared, cells, lognorm):

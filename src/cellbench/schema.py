@@ -12,7 +12,22 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_serializer
 
-SCHEMA_VERSION = "1.0"
+# 1.0: first release. 1.1: optional `reason` on a metric whose value is null (why it is undefined).
+SCHEMA_VERSION = "1.1"
+
+
+def schema_major(version: object) -> int | None:
+    """The MAJOR of a 'MAJOR.MINOR' schema_version, or None when it is not one.
+
+    Readers accept any MINOR of their own MAJOR (minor versions only add optional fields) and
+    refuse any other MAJOR: its fields may mean something else.
+    """
+    if not isinstance(version, str):
+        return None
+    major, _, rest = version.partition(".")
+    if not major.isdigit() or not all(p.isdigit() for p in rest.split(".")):
+        return None
+    return int(major)
 
 
 class ConfidenceInterval(BaseModel):
@@ -40,21 +55,33 @@ class MetricResult(BaseModel):
     ci: ConfidenceInterval | None = Field(
         None, description="Optional bootstrap interval (left out of the JSON when absent)"
     )
+    reason: str | None = Field(
+        None,
+        description="Why the value is null, or which fold rows a mean leaves out (left out of the JSON when absent)",
+    )
 
     @field_validator("value", mode="before")
     @classmethod
     def _nan_to_none(cls, v):
         if v is None:
             return None
-        v = float(v)
+        # a ValueError (not float()'s TypeError) so that pydantic reports it as a validation error
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError(f"a number or null, not {type(v).__name__}")
+        try:
+            v = float(v)
+        except ValueError:
+            raise ValueError(f"a number or null, not {v[:40]!r}") from None
         return None if math.isnan(v) or math.isinf(v) else v
 
     @model_serializer(mode="wrap")
-    def _omit_absent_ci(self, handler):
-        """Results without an interval keep exactly the cz-benchmarks shape {metric_type, value, params}."""
+    def _omit_absent(self, handler):
+        """Results without an interval or reason keep exactly the cz-benchmarks shape {metric_type, value, params}."""
         data = handler(self)
-        if isinstance(data, dict) and data.get("ci") is None:
-            data.pop("ci", None)
+        if isinstance(data, dict):
+            for key in ("ci", "reason"):
+                if data.get(key) is None:
+                    data.pop(key, None)
         return data
 
 

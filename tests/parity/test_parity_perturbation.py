@@ -6,6 +6,12 @@ differently by design: the reference ships it precomputed with its datasets):
 `run_multicondition_dge_analysis` (DE), its dataset's DE filter, `sample_de_genes`, and
 `PerturbationExpressionPredictionTask` on a prediction (the log-normalized expression itself).
 Compared: the DE table, the evaluated genes, and the per-condition Spearman correlation.
+
+Second case, a dataset in the reference's own format (tests/data/papalexi2021_thp1_perturbpredict.h5ad,
+shipping uns['de_results_wilcoxon'] and uns['control_cells_map']): the reference reads it with its
+SingleCellPerturbationDataset and scores it with its task; cellbench prepares it with
+`perturbation-prepare` (--de-source auto takes the shipped path). Compared: evaluated genes and
+per-condition Spearman; and the fixture's DE table is what the reference's helper gives on its map.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 from parity_harness import DATA, cache_dir, run_jobs
 
+from cellbench.cli import cli
+from cellbench.io.perturbation import read_prepared
 from cellbench.tasks.perturbation import (
     PrepareSettings,
     evaluate_prediction,
@@ -30,6 +39,7 @@ from cellbench.tasks.perturbation import (
 pytestmark = pytest.mark.parity
 
 PAPALEXI = DATA / "papalexi2021_thp1_crispr_lowmoi.h5ad"
+SHIPPED = DATA / "papalexi2021_thp1_perturbpredict.h5ad"
 # the four conditions with enough DE genes to be evaluated, and two without (one of only 109 cells)
 CONDITIONS = ["IFNGR1", "IFNGR2", "JAK2", "STAT1", "MYC", "CUL3"]
 
@@ -107,5 +117,54 @@ def test_spearman_per_condition(case):
     ref = {m["params"]["condition"]: m["value"] for m in case["ref"]["metrics"]}
     assert set(ref) == set(case["ref"]["extra"]["evaluated_genes"])
     assert set(mine) == set(ref)
+    for cond, expected in ref.items():
+        assert mine[cond] == pytest.approx(expected, abs=1e-9), cond
+
+
+@pytest.fixture(scope="module")
+def shipped_case(parity_env, tmp_path_factory):
+    python, record = parity_env
+    out = tmp_path_factory.mktemp("shipped") / "prepared.h5ad"
+    res = CliRunner().invoke(cli, ["perturbation-prepare", "--input", str(SHIPPED), "--output", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    prepared, _ = read_prepared(out)
+    adata = ad.read_h5ad(SHIPPED)
+    lognorm = log_normalize(adata.X, prepared.settings.target_sum)
+    prediction = np.asarray(lognorm.toarray() if sp.issparse(lognorm) else lognorm, dtype=np.float32)
+    cache = cache_dir(parity_venv_dir(parity_env))
+    pred_path = cache / f"perturbpredict_prediction-{hashlib.sha256(prediction.tobytes()).hexdigest()[:16]}.npy"
+    if not pred_path.exists():
+        np.save(pred_path, prediction)
+    job = {"id": "papalexi_perturbation_shipped", "task": "perturbation_shipped", "h5ad": str(SHIPPED),
+           "prediction": str(pred_path), "control_name": "ctrl", "de_gene_col": "gene_id", "seed": 42}
+    answers, _ = run_jobs(python, record, parity_venv_dir(parity_env), [job])
+    return {"prepared": prepared, "prediction": prediction, "cell_ids": adata.obs_names.to_numpy(),
+            "ref": answers["papalexi_perturbation_shipped"]}
+
+
+def test_shipped_path_is_taken(shipped_case):
+    assert shipped_case["prepared"].settings.de_source == "shipped"
+
+
+def test_shipped_fixture_is_the_reference_helpers_output(shipped_case):
+    assert shipped_case["ref"]["extra"]["rebuilt_de_equals_shipped"]
+
+
+def test_shipped_evaluated_genes(shipped_case):
+    prepared = shipped_case["prepared"]
+    assert prepared.evaluated_genes == shipped_case["ref"]["extra"]["evaluated_genes"]
+    assert len(prepared.de_filtered()) == shipped_case["ref"]["extra"]["de_rows"]
+
+
+def test_shipped_spearman_per_condition(shipped_case):
+    metrics, _ = evaluate_prediction(shipped_case["prepared"], shipped_case["prediction"], shipped_case["cell_ids"])
+    mine = {
+        m.params["condition"]: m.value
+        for m in metrics
+        if m.metric_type == "spearman_correlation_calculation" and m.params["condition"] != "MEAN"
+    }
+    ref = {m["params"]["condition"]: m["value"] for m in shipped_case["ref"]["metrics"]}
+    assert set(ref) == set(mine) == {"JAK2", "STAT1"}
     for cond, expected in ref.items():
         assert mine[cond] == pytest.approx(expected, abs=1e-9), cond

@@ -58,12 +58,15 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
-        from cellbench.errors import InputError
+        """Bad input and failed reads/writes (read-only, full or missing folder) end in one line, no traceback."""
+        from cellbench.errors import InputError, os_error_line
 
         try:
             return super().invoke(ctx)
         except InputError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(os_error_line(exc)) from None
 
 
 @click.group(

@@ -12,6 +12,80 @@ from pathlib import Path
 
 import click
 
+#: Seeds are 0..2**32 - 1: what numpy's legacy RandomState and scikit-learn's random_state accept,
+#: so every seeded step takes the same seed and none fails half-way through a run.
+SEED_MAX = 2**32 - 1
+#: Bootstrap resamples: 0 switches intervals off; below N_BOOT_MIN the percentiles of a 95% interval
+#: are not estimated at all, above N_BOOT_MAX the run time grows with no visible gain in precision.
+N_BOOT_MIN, N_BOOT_MAX = 10, 10000
+N_BOOT_TEXT = f"Allowed: 0, or {N_BOOT_MIN} to {N_BOOT_MAX}."
+
+
+class SeedType(click.ParamType):
+    """A seed: an integer 0..SEED_MAX (a usage error otherwise, before any work)."""
+
+    name = "seed"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            seed = value
+        else:
+            try:
+                seed = int(str(value).strip(), 10)
+            except ValueError:
+                self.fail(f"'{value}' is not an integer seed (seeds are 0 to {SEED_MAX})", param, ctx)
+        if not 0 <= seed <= SEED_MAX:
+            self.fail(f"{seed} is out of range (seeds are 0 to {SEED_MAX})", param, ctx)
+        return seed
+
+
+class SeedListType(click.ParamType):
+    """Comma-separated seeds ('42,7'), each a SeedType, none twice; gives a list of ints."""
+
+    name = "seeds"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        parts = [v.strip() for v in str(value).split(",") if v.strip()]
+        if not parts:
+            self.fail("give at least one seed", param, ctx)
+        seeds = [SEED.convert(v, param, ctx) for v in parts]
+        twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+        if twice is not None:
+            self.fail(f"seed {twice} is given twice", param, ctx)
+        return seeds
+
+
+class NBootType(click.ParamType):
+    """Bootstrap resamples: 0 (no interval) or N_BOOT_MIN..N_BOOT_MAX."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        n = click.INT.convert(value, param, ctx)
+        if n != 0 and not N_BOOT_MIN <= n <= N_BOOT_MAX:
+            self.fail(f"{n} resamples: give 0 (no interval) or {N_BOOT_MIN} to {N_BOOT_MAX}", param, ctx)
+        return n
+
+
+SEED = SeedType()
+N_BOOT = NBootType()
+
+
+def seed_option(help_text: str, *, default: int | None = 42):
+    """The --seed option of every command that takes one: one range check for all of them."""
+    return click.option("--seed", default=default, show_default=default is not None, type=SEED,
+                        help=f"{help_text} Integer 0 to {SEED_MAX}.")
+
+
+def seeds_option(f):
+    """--seeds of `cellbench run`: a comma-separated list of seeds, each checked as --seed is."""
+    return click.option(
+        "--seeds", default="42", show_default=True, type=SeedListType(),
+        help=f"Comma-separated seeds, each 0 to {SEED_MAX} and none twice; every unit runs once per seed.",
+    )(f)
+
 
 def dataset_options(f):
     """--input and --dataset-name."""
@@ -69,10 +143,10 @@ def n_boot_option(f):
         "--n-boot",
         default=1000,
         show_default=True,
-        type=click.IntRange(min=0),
+        type=N_BOOT,
         help="Bootstrap resamples for the confidence interval stored with each metric that is a mean over "
         "cells, folds or conditions (seeded with the run's seed; the value itself never changes); 0: no interval. "
-        "Metrics without such a decomposition (e.g. ARI, NMI) have none.",
+        f"{N_BOOT_TEXT} Metrics without such a decomposition (e.g. ARI, NMI) have none.",
     )(f)
 
 
@@ -97,7 +171,7 @@ def run_options(f):
         type=click.IntRange(min=1),
         help="Threads for BLAS and parallel steps (the pipeline passes task.cpus).",
     )(f)
-    f = click.option("--seed", default=42, show_default=True, type=int, help="Seed of every random step.")(f)
+    f = seed_option("Seed of every random step.")(f)
     f = click.option(
         "-o",
         "--output",

@@ -2,6 +2,8 @@
 
 import click
 
+from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, seed_option
+
 DEFAULT_BASELINES_TEXT = "pca,raw_expression,no_change,other_mean"
 
 
@@ -14,15 +16,13 @@ def report_options(f):
         type=click.FloatRange(0, 1, min_open=True, max_open=True),
         help="Coverage of the confidence intervals.",
     )(f)
-    f = click.option(
-        "--seed", default=42, show_default=True, type=int, help="Seed of the bootstrap resampling."
-    )(f)
+    f = seed_option("Seed of the bootstrap resampling.")(f)
     f = click.option(
         "--n-boot",
         default=1000,
         show_default=True,
-        type=click.IntRange(min=0),
-        help="Bootstrap resamples for fold / variant intervals (0: none).",
+        type=N_BOOT,
+        help=f"Bootstrap resamples for fold / variant intervals (0: none). {N_BOOT_TEXT}",
     )(f)
     f = click.option(
         "--baselines",

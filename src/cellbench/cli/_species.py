@@ -134,9 +134,6 @@ class SpeciesSpec:
         if hasattr(X, "toarray"):
             X = X.toarray()
         X = np.asarray(X, dtype=dtype) if dtype is not None else np.asarray(X)
-        where = self.embeddings[i] or path
-        if X.ndim != 2 or X.shape[1] == 0:
-            raise InputError(f"{where}: representation has shape {X.shape}, expected cells x dimensions")
         labels = labels_as_strings(obs_column(adata, self.label_keys[i], path), path)
         sample_ids = None
         if self.sample_keys[i] is not None:
@@ -146,7 +143,8 @@ class SpeciesSpec:
                 raise InputError(f"{path}: obs column '{self.sample_keys[i]}' has missing sample ids, first at cell '{first}'")
             sample_ids = np.asarray(column.astype(object), dtype=object)
         records = source_inputs(adata, path, self.embeddings[i], role_suffix=f":{self.species[i]}")
-        return SpeciesData(self.species[i], X, labels, sample_ids), adata, records
+        data = SpeciesData(self.species[i], X, labels, sample_ids, self.label_keys[i], self.sample_keys[i])
+        return data, adata, records
 
     def where(self, i: int) -> str:
         return self.embeddings[i] or self.inputs[i]

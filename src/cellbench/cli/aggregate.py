@@ -12,7 +12,8 @@ from cellbench.cli._report_options import report_options
     "per task x dataset x model x metric x variant, with n, mean, sd, sem, min, max over seeds and a "
     "confidence interval (task-time bootstrap over cells, bootstrap over CV folds, or a t interval "
     "over seeds; column ci_method says which). Writes PREFIX.tsv and PREFIX.parquet, rows in a "
-    "fixed order. A file that is not a cellbench result is an error naming it.\n\n"
+    "fixed order. A file that is not a cellbench result, or a result of another major schema_version "
+    "(any 1.x is read), is an error naming it; nothing is written then.\n\n"
     "Example: cellbench aggregate --output-prefix results/aggregate results/",
 )
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))

@@ -2,6 +2,8 @@
 
 import click
 
+from cellbench.cli._options import seed_option
+
 
 @click.command(
     "baseline",
@@ -23,7 +25,7 @@ import click
               help="Highly variable genes kept before PCA.")
 @click.option("--n-comps", default=50, show_default=True, type=click.IntRange(min=1),
               help="Principal components.")
-@click.option("--seed", default=42, show_default=True, type=int, help="random_state of the arpack PCA.")
+@seed_option("random_state of the arpack PCA.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="Threads for BLAS.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -41,13 +43,12 @@ def command(input_path, method, layer, n_top_genes, n_comps, seed, threads, outp
     from cellbench.cli._options import limit_threads
     from cellbench.errors import InputError
     from cellbench.io.atomic import atomic_path
-    from cellbench.io.dataset import check_unique_cell_ids, layer_or_x, read_h5ad
+    from cellbench.io.dataset import layer_or_x, read_h5ad
     from cellbench.io.results import sha256_file
 
     log = logging.getLogger("cellbench")
     adata = read_h5ad(input_path)
     matrix = layer_or_x(adata, layer, input_path)
-    check_unique_cell_ids(adata, input_path)
     where = f"{input_path}:{'layers[' + layer + ']' if layer else 'X'}"
     if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(f"{where}: no expression matrix")

@@ -2,6 +2,8 @@
 
 import click
 
+from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, seed_option
+
 
 @click.command(
     "compare",
@@ -10,7 +12,8 @@ import click
     "A - B with a percentile bootstrap CI, a two-sided Wilcoxon signed-rank p-value and its "
     "Benjamini-Hochberg adjustment. Default: every pair of models and every model against every "
     "baseline; --model-a alone: A against all others. Input: the table of `cellbench aggregate` "
-    "(.tsv or .parquet); output: a TSV.\n\n"
+    "(.tsv or .parquet), checked first: a missing column, a row with too few or too many columns (a table "
+    "cut short) or a value of the wrong type is an error naming the file and the row. Output: a TSV.\n\n"
     "Example: cellbench compare --table results/aggregate.tsv --output results/comparison.tsv",
 )
 @click.option("-t", "--table", "table_path", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -26,9 +29,9 @@ import click
 @click.option("--pool", default="condition", show_default=True,
               help="Comma-separated variant keys whose values are paired units, not separate metrics "
               "(perturbation conditions); '' for none.")
-@click.option("--n-boot", default=10000, show_default=True, type=click.IntRange(min=0),
-              help="Bootstrap resamples for the CI of the mean difference.")
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the bootstrap.")
+@click.option("--n-boot", default=10000, show_default=True, type=N_BOOT,
+              help=f"Bootstrap resamples for the CI of the mean difference. {N_BOOT_TEXT}")
+@seed_option("Seed of the bootstrap.")
 @click.option("--level", default=0.95, show_default=True,
               type=click.FloatRange(0, 1, min_open=True, max_open=True), help="CI coverage.")
 @click.option("--tie-tolerance", default=1e-12, show_default=True, type=click.FloatRange(min=0),

@@ -35,9 +35,8 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, fo
     from cellbench.tasks.label_prediction import class_codes, score_fold
 
     ids, labels, folds, meta = read_folds(folds_path)
-    n_folds = int(meta["n_folds"]) if meta.get("n_folds", "").isdigit() else int(folds.max()) + 1
-    if folds.max() >= n_folds:
-        raise InputError(f"{folds_path}: fold {int(folds.max())} in column 'fold' but the file says n_folds={n_folds}")
+    # read_folds checked the header's numbers and that every fold is below its n_folds
+    n_folds = int(meta["n_folds"]) if "n_folds" in meta else int(folds.max()) + 1
     if fold >= n_folds:
         raise InputError(f"{folds_path}: --fold {fold} out of range (folds 0..{n_folds - 1})")
     if "seed" in meta and meta["seed"] != str(seed):
@@ -66,7 +65,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, fo
         "classifier": classifier,
         "fold": fold,
         "label_key": label_key,
-        "min_class_size": int(min_class_size) if min_class_size and min_class_size.isdigit() else None,
+        "min_class_size": int(min_class_size) if min_class_size else None,
         "n_folds": n_folds,
         "n_classes": len(class_codes(labels)[0]),
         "n_cells_used": len(ids),

@@ -33,7 +33,6 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
 
     from cellbench.cli._label import LabelInputs, parse_classifiers, result_params
     from cellbench.cli._options import limit_threads
-    from cellbench.errors import InputError
     from cellbench.io.dataset import labels_as_strings, obs_column
     from cellbench.io.results import make_result, write_result
     from cellbench.tasks.label_prediction import check_labels, run_label_prediction
@@ -41,9 +40,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     wanted = parse_classifiers(classifiers)
     data = LabelInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
     labels = labels_as_strings(obs_column(data.adata, label_key, input_path), input_path)
-    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'")
-    if int(keep.sum()) < n_folds:
-        raise InputError(f"{input_path}: only {int(keep.sum())} cells kept, fewer than --n-folds {n_folds}")
+    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'", n_folds=n_folds)
     with limit_threads(threads):
         metrics = run_label_prediction(
             data.X, labels, classifiers=wanted, n_folds=n_folds, min_class_size=min_class_size, seed=seed,

@@ -2,7 +2,7 @@
 
 import click
 
-from cellbench.cli._options import dataset_options
+from cellbench.cli._options import dataset_options, seed_option
 
 
 @click.command(
@@ -18,7 +18,7 @@ from cellbench.cli._options import dataset_options
 @click.option("--min-class-size", default=10, show_default=True, type=click.IntRange(min=1),
               help="Drop classes with fewer cells than this.")
 @click.option("--n-folds", default=5, show_default=True, type=click.IntRange(min=2), help="Number of CV folds.")
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the fold shuffle.")
+@seed_option("Seed of the fold shuffle.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Folds TSV to write (written atomically).")
 def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, output):
@@ -27,7 +27,6 @@ def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, 
     import numpy as np
 
     from cellbench.cli._options import default_dataset_name
-    from cellbench.errors import InputError
     from cellbench.io.dataset import check_unique_cell_ids, labels_as_strings, obs_column, read_h5ad
     from cellbench.io.label_data import write_folds
     from cellbench.tasks.label_prediction import assign_folds, check_labels
@@ -35,7 +34,7 @@ def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, 
     adata = read_h5ad(input_path)
     check_unique_cell_ids(adata, input_path)
     labels = labels_as_strings(obs_column(adata, label_key, input_path), input_path)
-    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'")
+    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'", n_folds=n_folds)
     kept_labels = labels[keep]
     counts = np.unique(kept_labels, return_counts=True)[1]
     if counts.min() < n_folds:
@@ -43,8 +42,6 @@ def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, 
             "%s: a class has %d cells, fewer than --n-folds %d: some folds will lack it", input_path,
             counts.min(), n_folds,
         )
-    if len(kept_labels) < n_folds:
-        raise InputError(f"{input_path}: only {len(kept_labels)} cells kept, fewer than --n-folds {n_folds}")
     folds = assign_folds(kept_labels, n_folds, seed)
     dataset = default_dataset_name(input_path, dataset_name)
     meta = {"dataset": dataset, "label_key": label_key, "min_class_size": min_class_size,

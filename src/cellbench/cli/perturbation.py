@@ -2,7 +2,7 @@
 
 import click
 
-from cellbench.cli._options import n_boot_option
+from cellbench.cli._options import n_boot_option, seed_option
 
 
 @click.command(
@@ -37,8 +37,8 @@ from cellbench.cli._options import n_boot_option
 @click.option("--model-name", default=None, help="Name in results [default: the prediction's stem, or the baseline].")
 @click.option("--dataset-name", default=None, help="Name of the dataset in results [default: as prepared].")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result JSON to write (atomically).")
-@click.option("--seed", default=None, type=int,
-              help="Must equal the prepare seed if given (nothing here is random) [default: the prepare seed].")
+@seed_option("Must equal the prepare seed if given (nothing here is random) [default: the prepare seed].",
+             default=None)
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS.")
 @n_boot_option
 def command(prepared, prediction, baseline, layer, conditions, effect, top_n, model_name, dataset_name, output,

@@ -2,21 +2,28 @@
 
 import click
 
+from cellbench.cli._options import seed_option
+
 
 @click.command(
     "perturbation-prepare",
-    help="Prepare a perturbation dataset for scoring (what cz-benchmarks ships precomputed): map every "
+    help="Prepare a perturbation dataset for scoring. A dataset in cz-benchmarks' own format ships its "
+    "Wilcoxon DE table and treated -> control map (uns['de_results_wilcoxon'], uns['control_cells_map']): "
+    "with --de-source auto (the default) or shipped they are used as they are, so scores compare with "
+    "published cz-benchmarks numbers (--match-key, --obs-query, --min-cells, --min-genes-per-cell and "
+    "--min-cells-per-gene do not apply). Otherwise (or with --de-source recompute) cellbench computes them: "
+    "map every "
     "treated cell to a control cell (seeded; within --match-key groups when given), run Wilcoxon "
     "differential expression of each condition against its matched controls (scanpy rank_genes_groups "
-    "after normalize_total 1e4 + log1p), keep DE genes with pval_adj < --pval-threshold and "
+    "after normalize_total 1e4 + log1p). Both paths then keep DE genes with pval_adj < --pval-threshold and "
     "|logfoldchange| >= --min-abs-logfoldchange, draw the seeded --fraction-evaluated of them that is "
     "scored (conditions with at least --min-evaluated-genes), and average the observed log-normalized "
     "expression of each condition's treated cells and matched controls. Input: an .h5ad of raw counts "
     "(X or --layer) with control and perturbed cells and an obs column --condition-key; conditions with "
     "fewer than --min-cells cells are skipped (listed in the file). Output: one .h5ad (written "
     "atomically) holding all of it: obs = conditions, var = genes, X = treated means, "
-    "layers['control_mean'], uns['de'], uns['evaluated_genes'], uns['control_map'], uns['settings']; "
-    "`cellbench perturbation` needs nothing else.\n\n"
+    "layers['control_mean'], uns['de'], uns['evaluated_genes'], uns['control_map'], uns['settings'] "
+    "(its de_source says which path was taken); `cellbench perturbation` needs nothing else.\n\n"
     "Example: cellbench perturbation-prepare --input papalexi.h5ad --condition-key condition "
     "--control-name ctrl --obs-query 'grna_umi_max >= 5 and grna_umi_frac >= 0.8' --output prepared.h5ad",
 )
@@ -48,12 +55,17 @@ import click
               help="Share of each condition's DE genes that is scored.")
 @click.option("--min-evaluated-genes", default=5, show_default=True, type=click.IntRange(min=0),
               help="Score a condition only if that share is at least this many genes.")
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the control matching and the gene draw.")
+@click.option("--de-source", type=click.Choice(["auto", "shipped", "recompute"]), default="auto", show_default=True,
+              help="auto: use the DE table and control map the dataset ships when it has both, else recompute; "
+              "shipped: require them; recompute: ignore them.")
+@click.option("--de-gene-col", default="gene_id", show_default=True,
+              help="Gene column of the shipped DE table (the reference's de_gene_col).")
+@seed_option("Seed of the control matching and the gene draw.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Prepared .h5ad to write.")
 def command(input_path, dataset_name, layer, condition_key, control_name, conditions, match_key, obs_query, min_cells,
             min_genes_per_cell, min_cells_per_gene, pval_threshold, min_abs_logfoldchange, fraction_evaluated,
-            min_evaluated_genes, seed, threads, output):
+            min_evaluated_genes, de_source, de_gene_col, seed, threads, output):
     import logging
 
     import numpy as np
@@ -62,14 +74,15 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
     from cellbench.errors import InputError
     from cellbench.io.dataset import layer_or_x, obs_column, read_h5ad
     from cellbench.io.obs_query import select_cells
-    from cellbench.io.perturbation import write_prepared
+    from cellbench.io.perturbation import SHIPPED_KEYS, read_shipped, write_prepared
     from cellbench.io.results import sha256_file
-    from cellbench.tasks.perturbation import PrepareSettings, prepare_perturbation
+    from cellbench.tasks.perturbation import PrepareSettings, prepare_from_shipped, prepare_perturbation
 
     if seed < 0:
         raise click.BadParameter("must be >= 0", param_hint="--seed")
     adata = read_h5ad(input_path)
     column = obs_column(adata, condition_key, input_path)
+    shipped = _use_shipped(adata.uns, de_source, input_path, SHIPPED_KEYS)
     if column.isna().any():
         first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
         raise InputError(f"{input_path}: obs column '{condition_key}' has missing values, first at cell '{first}'")
@@ -89,19 +102,47 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
         min_genes_per_cell=min_genes_per_cell, min_cells_per_gene=min_cells_per_gene, pval_threshold=pval_threshold,
         min_abs_logfoldchange=min_abs_logfoldchange, fraction_evaluated=fraction_evaluated,
         min_evaluated_genes=min_evaluated_genes, seed=seed, obs_query=obs_query,
+        de_source="shipped" if shipped else "recomputed", de_gene_col=de_gene_col if shipped else None,
     )
+    only = list(conditions) if conditions else None
     try:
         with limit_threads(threads):
-            prepared = prepare_perturbation(
-                counts, adata.var_names, adata.obs_names, conds, settings, batches=batches,
-                only=list(conditions) if conditions else None,
-            )
+            if shipped:
+                de, control_map = read_shipped(adata.uns, condition_key=condition_key, gene_col=de_gene_col)
+                prepared = prepare_from_shipped(
+                    counts, adata.var_names, adata.obs_names, conds, de, control_map, settings, only=only
+                )
+            else:
+                prepared = prepare_perturbation(
+                    counts, adata.var_names, adata.obs_names, conds, settings, batches=batches, only=only
+                )
     except InputError as exc:
         raise InputError(f"{input_path}: {exc}") from None
     name = default_dataset_name(input_path, dataset_name)
     write_prepared(prepared, output, dataset=name, dataset_sha256=sha256_file(input_path))
     n_eval = len(prepared.evaluated_genes)
     logging.getLogger("cellbench").info(
-        "%s: %d conditions prepared (%d with evaluated DE genes), %d skipped", output, prepared.conditions.size,
-        n_eval, len(prepared.skipped),
+        "%s: %d conditions prepared (%d with evaluated DE genes), %d skipped; DE table and control map %s",
+        output, prepared.conditions.size, n_eval, len(prepared.skipped), settings.de_source,
     )
+
+
+def _use_shipped(uns, de_source: str, input_path: str, keys) -> bool:
+    """Whether to take the DE table and control map the dataset ships (see --de-source); options that
+    only shape a recomputation are an error on that path, not silently ignored."""
+    from cellbench.errors import InputError
+    from cellbench.tasks.perturbation import PrepareSettings
+
+    present = [k for k in keys if k in uns]
+    if de_source == "recompute" or (de_source == "auto" and not present):
+        return False
+    if de_source == "auto" and len(present) < len(keys):
+        absent = next(k for k in keys if k not in present)
+        raise InputError(f"{input_path}: has uns['{present[0]}'] but not uns['{absent}'] (the reference's format "
+                         "ships both); give --de-source recompute to recompute both")
+    ctx = click.get_current_context()
+    for name in PrepareSettings.RECOMPUTE_ONLY:  # option names too
+        if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None):
+            raise InputError(f"{input_path}: --{name.replace('_', '-')} only applies when the DE is recomputed, and "
+                             "the dataset ships its DE table and control map; give --de-source recompute to recompute")
+    return True

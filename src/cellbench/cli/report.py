@@ -2,7 +2,7 @@
 
 import click
 
-from cellbench.cli._options import threads_option
+from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, threads_option
 from cellbench.cli._report_options import report_options
 
 
@@ -13,7 +13,9 @@ from cellbench.cli._report_options import report_options
     ".parquet, comparison.tsv, plots/ (heatmap of models x metrics, ranking per task, one bar chart "
     "per dataset; PNG and SVG), MultiQC custom content (*_mqc.html / *_mqc.json) with "
     "multiqc_config.yaml, and multiqc_report.html when MultiQC is installed (else it says how to run "
-    "it).\n\n"
+    "it). The report is written into a hidden folder beside OUTDIR and renamed into place whole, replacing "
+    "an earlier report, so a failure leaves the earlier report or nothing; OUTDIR must therefore be new, "
+    "empty or an earlier report (a folder holding other files is refused).\n\n"
     "Example: cellbench report --results results/ --outdir report/",
 )
 @click.option("-r", "--results", multiple=True, required=True, type=click.Path(exists=True),
@@ -21,8 +23,8 @@ from cellbench.cli._report_options import report_options
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--multiqc/--no-multiqc", default=None,
               help="Run MultiQC on the custom content [default: if installed]; --multiqc fails without it.")
-@click.option("--compare-n-boot", default=10000, show_default=True, type=click.IntRange(min=0),
-              help="Bootstrap resamples for the CIs of paired differences.")
+@click.option("--compare-n-boot", default=10000, show_default=True, type=N_BOOT,
+              help=f"Bootstrap resamples for the CIs of paired differences. {N_BOOT_TEXT}")
 @report_options
 @threads_option
 def command(results, outdir, multiqc, compare_n_boot, baselines, n_boot, seed, level, threads):

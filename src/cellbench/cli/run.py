@@ -7,7 +7,7 @@ the same bytes as the pipeline's (apart from wall time), and adds no science of 
 
 import click
 
-from cellbench.cli._options import max_cells_option
+from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, max_cells_option, seeds_option
 from cellbench.memory import release_freed_memory
 
 
@@ -35,6 +35,10 @@ def _named_embedding(value: str) -> tuple[str, str]:
     "OUTDIR/prepared/baselines/<dataset>.pca.h5ad (the same files as the pipeline), OUTDIR/report/ "
     "(aggregate.tsv/.parquet, comparison.tsv, plots, MultiQC report), and prints "
     "a summary table of the headline metrics on stdout. Progress goes to stderr.\n\n"
+    "The summary and the report cover only the results of this invocation: a result file of the same name "
+    "already in OUTDIR is replaced, any other is left alone and not reported. Dataset and representation "
+    "names become file names, so they must be a letter or digit followed by letters, digits, '_', '.', "
+    "'+' or '-' (no '__'); give NAME=PATH or --dataset-name to rename.\n\n"
     "Example: cellbench run --input tests/data/pbmc68k_reduced.h5ad --label-key bulk_labels --batch-key phase "
     "--obsm-key X_pca --obsm-key X_umap --counts-layer counts --outdir demo_results",
 )
@@ -54,10 +58,10 @@ def _named_embedding(value: str) -> tuple[str, str]:
               help="Score the PCA and raw-expression baselines beside the representations.")
 @click.option("--tasks", "tasks_csv", default=None,
               help="Comma-separated subset of clustering,embedding,integration,label_prediction,sequential.")
-@click.option("--seeds", default="42", show_default=True, help="Comma-separated seeds; every unit runs once per seed.")
+@seeds_option
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS and rf.")
-@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0),
-              help="Bootstrap resamples of the intervals the tasks store with their metrics (0: none).")
+@click.option("--n-boot", default=1000, show_default=True, type=N_BOOT,
+              help=f"Bootstrap resamples of the intervals the tasks store with their metrics (0: none). {N_BOOT_TEXT}")
 @max_cells_option
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
@@ -71,17 +75,13 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
     from cellbench.cli import LazyGroup
     from cellbench.cli._options import default_dataset_name
     from cellbench.io.dataset import layer_or_x, read_h5ad
+    from cellbench.io.names import check_name, inside
 
     log = logging.getLogger("cellbench")
     group = LazyGroup()
     outdir = Path(outdir)
-    dataset = default_dataset_name(input_path, dataset_name)
-    try:
-        seed_list = [int(s) for s in _split_csv(seeds)]
-    except ValueError:
-        raise click.BadParameter(f"'{seeds}' is not a comma-separated list of integers", param_hint="--seeds") from None
-    if not seed_list:
-        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+    dataset = check_name(default_dataset_name(input_path, dataset_name), "dataset name")
+    seed_list = list(seeds)  # checked by --seeds' type: 0..2**32-1, none twice
 
     # Which tasks the given columns allow, and which the user asked for.
     possible = {
@@ -117,6 +117,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
             log.warning("%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)
     if not reps and counts is None:
         raise click.UsageError("no representation: give --obsm-key or --embedding, or raw counts for the baselines")
+    _check_model_names([name for name, _ in reps], baseline_names=("pca", "raw_expression") if counts else ())
     del adata
 
     def invoke(name: str, **kwargs):
@@ -125,7 +126,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
 
     baseline_reps: set[str] = set()
     if counts is not None:
-        pca_path = outdir / "prepared" / "baselines" / f"{dataset}.pca.h5ad"  # the pipeline's names
+        pca_path = inside(outdir, "prepared", "baselines", f"{dataset}.pca.h5ad")  # the pipeline's names
         log.info("baseline: PCA of %s", input_path)
         invoke("baseline", input_path=input_path, method="pca", layer=counts["layer"], seed=seed_list[0],
                threads=threads, output=str(pca_path))
@@ -147,7 +148,7 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
     written = []
     for i, (task, model, opts, seed) in enumerate(units, 1):
-        out = outdir / "results" / f"{dataset}__{model}__{task}__s{seed}.json"  # the pipeline's names
+        out = inside(outdir, "results", f"{dataset}__{model}__{task}__s{seed}.json")  # the pipeline's names
         start = time.perf_counter()
         invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
                threads=threads, n_boot=n_boot, output=str(out),
@@ -158,8 +159,23 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
 
     _print_summary(written)
     if report:
-        invoke("report", results=(str(outdir / "results"),), outdir=str(outdir / "report"))
+        # this invocation's results only, not whatever else an earlier run left in OUTDIR/results
+        invoke("report", results=tuple(map(str, written)), outdir=str(inside(outdir, "report")))
     click.echo(f"results: {outdir / 'results'}" + (f"; report: {outdir / 'report'}" if report else ""), err=True)
+
+
+def _check_model_names(names: list[str], baseline_names) -> None:
+    """Every representation name can name files, and names one representation only."""
+    from cellbench.errors import InputError
+    from cellbench.io.names import check_name
+
+    seen = set(baseline_names)
+    for name in names:
+        check_name(name, "representation name")
+        if name in seen:
+            what = "a baseline's name" if name in baseline_names else "given twice"
+            raise InputError(f"representation name '{name}' is {what}: rename it with --embedding NAME=PATH")
+        seen.add(name)
 
 
 def _print_summary(paths) -> None:

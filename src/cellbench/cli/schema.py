@@ -3,7 +3,9 @@
 import click
 
 
-@click.command("schema", help="Print the JSON schema of cellbench result files (schema_version 1.0).\n\n"
+@click.command("schema", help="Print the JSON schema of cellbench result files (schema_version 1.0). "
+               "aggregate and report read results of any 1.x version (a minor version only adds optional "
+               "fields) and refuse another major version, naming the file.\n\n"
                "Example: cellbench schema > result.schema.json")
 def command():
     import json

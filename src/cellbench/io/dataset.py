@@ -25,7 +25,10 @@ def check_readable(path: str | os.PathLike, what: str = "file") -> Path:
 
 
 def read_h5ad(path: str | os.PathLike, backed: bool = False):
-    """Read an .h5ad file; a missing file or one that is not HDF5/AnnData is a one-line InputError."""
+    """Read an .h5ad file; a missing file, one that is not HDF5/AnnData, or one whose cell ids repeat
+    (cells are matched by id everywhere) is a one-line InputError."""
+    import warnings
+
     import anndata as ad
 
     path = check_readable(path, "h5ad file")
@@ -33,10 +36,15 @@ def read_h5ad(path: str | os.PathLike, backed: bool = False):
         if fh.read(8) != H5_MAGIC:
             raise InputError(f"{path}: not an h5ad file (no HDF5 signature)")
     try:
-        return ad.read_h5ad(path, backed="r" if backed else None)
+        with warnings.catch_warnings():
+            # anndata's own multi-line warning would come before our one-line error (check below)
+            warnings.filterwarnings("ignore", message="Observation names are not unique", category=UserWarning)
+            adata = ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as exc:  # noqa: BLE001 - anndata raises many kinds; the user needs the file and the reason
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable h5ad file ({reason})") from None
+    check_unique_cell_ids(adata, path)
+    return adata
 
 
 def check_unique_cell_ids(adata, path: str | os.PathLike) -> None:

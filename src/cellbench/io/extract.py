@@ -31,11 +31,10 @@ def write_extract(dataset_path, spec, obs_keys, output) -> dict:
     import pandas as pd
 
     from cellbench.io.atomic import atomic_path
-    from cellbench.io.dataset import check_unique_cell_ids, obs_column, read_h5ad
+    from cellbench.io.dataset import obs_column, read_h5ad
     from cellbench.io.label_data import load_features
 
     adata = read_h5ad(dataset_path)
-    check_unique_cell_ids(adata, dataset_path)
     keys = list(dict.fromkeys(k for k in obs_keys if k))
     obs = pd.DataFrame({k: obs_column(adata, k, dataset_path) for k in keys}, index=adata.obs_names.copy())
     matrix = load_features(adata, dataset_path, spec)

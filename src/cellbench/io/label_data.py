@@ -20,10 +20,12 @@ import numpy as np
 from cellbench.errors import InputError
 from cellbench.io.atomic import atomic_path
 from cellbench.io.dataset import check_readable, read_h5ad
-from cellbench.io.representation import RepresentationSpec, _pick, align_by_cell_id
+from cellbench.io.representation import RepresentationSpec, _pick, align_by_cell_id, check_values
 
 FOLD_COLUMNS = ("cell_id", "label", "fold")
 HEADER_PREFIX = "# cellbench label-split"
+#: Header entries that are numbers: parsed strictly, so a '²' or a 23-digit value is an error, not a traceback.
+META_NUMBERS = ("n_folds", "min_class_size", "seed")
 
 
 def write_folds(path: str | os.PathLike, cell_ids, labels, folds, meta: dict) -> None:
@@ -65,27 +67,45 @@ def read_folds(path: str | os.PathLike):
         raise InputError(f"{path}: folds file lacks column(s) {', '.join(missing)} (expected {', '.join(FOLD_COLUMNS)})")
     if frame.empty:
         raise InputError(f"{path}: folds file has no cells")
-    fold_text = frame["fold"].to_numpy()
-    ok = np.array([t.isdigit() for t in fold_text])
-    if not ok.all():
-        row = int(np.flatnonzero(~ok)[0])
-        raise InputError(f"{path}: column 'fold' must hold fold numbers 0, 1, ...; row {row + 1} has '{fold_text[row]}'")
+    for key in META_NUMBERS:
+        if key in meta and _ascii_int(meta[key]) is None:
+            raise InputError(f"{path}: line 1: {key}={meta[key]!r} is not a number in ASCII digits")
+    n_folds = _ascii_int(meta.get("n_folds", ""))
+    if n_folds is not None and not 2 <= n_folds <= len(frame):
+        raise InputError(f"{path}: line 1: n_folds={n_folds} but the file has {len(frame)} cells (2 to {len(frame)} folds)")
+    folds = [_ascii_int(t) for t in frame["fold"]]
+    limit = n_folds if n_folds is not None else len(frame)  # no more folds than cells
+    bad = [i for i, f in enumerate(folds) if f is None or f >= limit]
+    if bad:
+        row, text = bad[0], frame["fold"].iloc[bad[0]]
+        within = f"the file says n_folds={n_folds}" if n_folds is not None else f"the file has {len(frame)} cells"
+        raise InputError(
+            f"{path}: column 'fold' must hold fold numbers 0 to {limit - 1} in ASCII digits ({within}); "
+            f"row {row + 1} has {text!r}"
+        )
+    empty = np.flatnonzero(np.bincount(folds, minlength=n_folds or 0) == 0)
+    if empty.size:
+        raise InputError(f"{path}: column 'fold' has no cell in fold {int(empty[0])}; every fold needs test cells")
     ids = frame["cell_id"].to_numpy()
     dup = pd.Index(ids).duplicated()
     if dup.any():
         raise InputError(f"{path}: cell id '{ids[np.flatnonzero(dup)[0]]}' appears more than once")
-    return ids, frame["label"].to_numpy().astype(str), fold_text.astype(np.int64), meta
+    return ids, frame["label"].to_numpy().astype(str), np.asarray(folds, dtype=np.int64), meta
+
+
+def _ascii_int(text: str) -> int | None:
+    """The number `text` writes in ASCII digits, else None (str.isdigit also takes '²' and '٣')."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _as_features(matrix, where):
-    """Float matrix in its stored precision (ints -> float64); sparse stays CSR; NaN/inf rejected."""
+    """Float matrix in its stored precision (ints -> float64); sparse stays CSR; checked by `check_values`."""
     import scipy.sparse as sp
 
     if sp.issparse(matrix):
         matrix = sp.csr_matrix(matrix)
         if matrix.dtype not in (np.float32, np.float64):
             matrix = matrix.astype(np.float64)
-        values = matrix.data
     else:
         matrix = np.asarray(matrix)
         if matrix.dtype not in (np.float32, np.float64):
@@ -97,10 +117,7 @@ def _as_features(matrix, where):
             matrix = matrix[:, None]
         if matrix.ndim != 2:
             raise InputError(f"{where}: representation must be 2-d, got shape {matrix.shape}")
-        values = matrix
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise InputError(f"{where}: representation has {int(bad.sum())} NaN/inf value(s)")
+    check_values(matrix, where)
     return matrix
 
 

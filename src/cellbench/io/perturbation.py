@@ -1,4 +1,11 @@
-"""The prepared perturbation truth as one .h5ad file, and predicted expression aligned to it.
+"""The prepared perturbation truth as one .h5ad file, the truth a dataset ships, and predicted
+expression aligned to it.
+
+Shipped truth (cz-benchmarks' perturbation datasets, `SingleCellPerturbationDataset`):
+- uns["de_results_wilcoxon"]: a table with the condition column (--condition-key), the gene column
+  (--de-gene-col, "gene_id" in the reference's catalog), score, logfoldchange, pval_adj, and
+  optionally pval (the output of the reference's run_multicondition_dge_analysis);
+- uns["control_cells_map"]: {condition: {treated cell id: control cell id}}, a strict 1:1 map.
 
 Prepared file layout (written atomically by `cellbench perturbation-prepare`):
 - obs: one row per prepared condition (sorted), columns n_treated, n_control, n_de_genes,
@@ -26,6 +33,79 @@ from cellbench.io.dataset import layer_or_x, read_h5ad
 
 FORMAT = "cellbench-perturbation-prepared"
 FORMAT_VERSION = "1"
+SHIPPED_DE_KEY = "de_results_wilcoxon"
+SHIPPED_MAP_KEY = "control_cells_map"
+SHIPPED_KEYS = (SHIPPED_DE_KEY, SHIPPED_MAP_KEY)
+
+
+def read_shipped(uns, *, condition_key: str = "condition", gene_col: str = "gene_id"):
+    """The DE table and control map a dataset ships, as (DE table in DE_COLUMNS, in the shipped row
+    order and dtypes; map table condition/treated/control, in the map's order).
+
+    Checks their form only (one-line errors): `prepare_from_shipped` checks them against the cells
+    and genes of the dataset.
+    """
+    from cellbench.tasks.perturbation import DE_COLUMNS
+
+    missing = [k for k in SHIPPED_KEYS if k not in uns]
+    if missing:
+        raise InputError(f"lacks uns['{missing[0]}'] (the reference's format ships {' and '.join(SHIPPED_KEYS)})")
+    return _shipped_de(uns[SHIPPED_DE_KEY], condition_key, gene_col, DE_COLUMNS), _shipped_map(uns[SHIPPED_MAP_KEY])
+
+
+def _shipped_de(raw, condition_key: str, gene_col: str, columns) -> pd.DataFrame:
+    where = f"uns['{SHIPPED_DE_KEY}']"
+    if isinstance(raw, dict):
+        try:
+            raw = pd.DataFrame(raw)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{where} is not a table ({exc})") from None
+    if not isinstance(raw, pd.DataFrame):
+        raise InputError(f"{where} is a {type(raw).__name__}, not a table")
+    source = {"condition": condition_key, "gene": gene_col, "score": "score", "logfoldchange": "logfoldchange",
+              "pval": "pval", "pval_adj": "pval_adj"}
+    for name, col in source.items():
+        if col not in raw.columns and name != "pval":  # pval is only kept, never used
+            hint = {
+                "gene": " (--de-gene-col names the gene column)",
+                "condition": " (--condition-key names the condition column)",
+                "score": " (cellbench ranks the top DE genes by it)",
+            }.get(name, "")
+            raise InputError(f"{where} lacks column '{col}'{hint}; it has {', '.join(map(str, raw.columns))}")
+    de = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    for name in columns:
+        col = source[name]
+        values = raw[col].reset_index(drop=True) if col in raw.columns else pd.Series(np.nan, index=de.index)
+        if name in ("condition", "gene"):
+            if values.isna().any():
+                raise InputError(f"{where} column '{col}' has a missing value at row {int(np.flatnonzero(values.isna())[0])}")
+            values = values.astype(str)
+        elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise InputError(f"{where} column '{col}' is not numeric ({values.dtype})")
+        de[name] = values.to_numpy()
+    return de
+
+
+def _shipped_map(raw) -> pd.DataFrame:
+    where = f"uns['{SHIPPED_MAP_KEY}']"
+    if not isinstance(raw, dict) or not raw:
+        kind = "an empty dict" if isinstance(raw, dict) else f"a {type(raw).__name__}"
+        raise InputError(f"{where} is {kind}, not {{condition: {{treated cell id: control cell id}}}}")
+    conditions, treated, controls = [], [], []
+    for cond, pairs in raw.items():
+        if not isinstance(pairs, dict) or not pairs:
+            kind = "empty" if isinstance(pairs, dict) else f"a {type(pairs).__name__}"
+            raise InputError(f"{where}['{cond}'] is {kind}, not {{treated cell id: control cell id}}")
+        for cell, ctrl in pairs.items():
+            if not isinstance(ctrl, str):
+                raise InputError(
+                    f"{where}['{cond}']['{cell}'] is a {type(ctrl).__name__}, not one control cell id "
+                    "(a strict 1:1 map, as the reference's task reads it)"
+                )
+        conditions += [str(cond)] * len(pairs)
+        treated += [str(cell) for cell in pairs]
+        controls += [str(ctrl) for ctrl in pairs.values()]
+    return pd.DataFrame({"condition": conditions, "treated": treated, "control": controls})
 
 
 def write_prepared(prepared, path: str | os.PathLike, *, dataset: str, dataset_sha256: str = "") -> None:

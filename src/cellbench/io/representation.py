@@ -2,6 +2,8 @@
 
 The result is a dense float array in the dataset's cell order; cells are matched by id, never by
 position, except for a bare .npy which has no ids and must have exactly as many rows as cells.
+A representation no metric can score (no columns, NaN/inf, values float32 cannot hold) is an
+InputError naming the file and key when it is loaded (`check_values`), never a score of NaNs.
 """
 
 from __future__ import annotations
@@ -44,25 +46,88 @@ def _pick(adata, spec: RepresentationSpec, path) -> object:
     return layer_or_x(adata, spec.layer, path)
 
 
+#: Largest float32: distances are computed in float32 (as in the reference); beyond it a value is inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_values(matrix, where) -> None:
+    """An InputError naming `where` for a representation no metric can score: 0 columns, NaN/inf,
+    a value beyond float32's range, one value everywhere (in float32: every cell the same), or columns
+    spread so wide that squared distances overflow float32.
+
+    Each of these used to become NaN (or all-zero) distances (the metrics compute them in float32,
+    as the reference does), which the silhouettes score as 0, i.e. 0.5 rescaled, and Leiden as one
+    cluster (ARI 0): plausible-looking numbers.
+    The overflow bound: a float32 squared distance is assembled from terms up to 4 x the sum over
+    columns of (column max - column min)^2. `matrix`: a 2-d numpy array or a CSR matrix (whose
+    implicit zeros count as values).
+    """
+    import scipy.sparse as sp
+
+    if matrix.shape[1] == 0:
+        raise InputError(f"{where}: representation has 0 columns ({matrix.shape[0]} cells x 0)")
+    values = matrix.data if sp.issparse(matrix) else matrix
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise InputError(f"{where}: representation has {int(bad.sum())} NaN/inf value(s), first in row {_row(matrix, bad)}")
+    if values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    if sp.issparse(matrix) and matrix.nnz < matrix.shape[0] * matrix.shape[1]:
+        low, high = min(low, 0.0), max(high, 0.0)  # the implicit zeros
+    if max(-low, high) > FLOAT32_MAX:
+        too_big = np.abs(values) > FLOAT32_MAX
+        raise InputError(
+            f"{where}: representation value {float(values[too_big].flat[0]):.3g} in row {_row(matrix, too_big)} "
+            f"does not fit in float32 (largest {FLOAT32_MAX:.3g}), in which distances are computed"
+        )
+    if np.float32(low) == np.float32(high) and matrix.shape[0] > 1:
+        raise InputError(
+            f"{where}: representation is constant: every value is {low:.6g} in float32, so all cells are at "
+            "distance 0 and no metric can tell them apart"
+        )
+    if high - low <= np.sqrt(FLOAT32_MAX / (4.0 * matrix.shape[1])):
+        return  # every column's range is within the global one: no per-column pass (a CSC copy if sparse)
+    low, high = (
+        np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float64).ravel()
+        for m in (matrix.min(axis=0), matrix.max(axis=0))
+    )
+    with np.errstate(over="ignore"):
+        bound = 4.0 * float(np.sum((high - low) ** 2))
+    if not bound <= FLOAT32_MAX:
+        raise InputError(
+            f"{where}: representation columns span up to {float(np.max(high - low)):.3g}: squared distances "
+            f"overflow float32 (largest {FLOAT32_MAX:.3g}); rescale the representation"
+        )
+
+
+def _row(matrix, mask) -> int:
+    """The first row holding a True of `mask` (over the dense values, or a sparse matrix's .data)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(matrix):
+        return int(np.searchsorted(sp.csr_matrix(matrix).indptr, np.flatnonzero(mask)[0], side="right") - 1)
+    return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
+
+
 def to_dense_float(matrix, path, dtype=np.float64) -> np.ndarray:
-    """Dense 2-d float array; NaN or inf is an InputError naming the first bad row."""
+    """Dense 2-d float array, checked by `check_values` (errors name the first bad row)."""
     import scipy.sparse as sp
 
     if sp.issparse(matrix):
         matrix = matrix.toarray()
-    try:
-        arr = np.asarray(matrix, dtype=dtype)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: representation is not numeric") from None
+    arr = np.asarray(matrix)
+    if arr.dtype.kind not in "fiu":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: representation is not numeric") from None
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise InputError(f"{path}: representation must be 2-d, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise InputError(f"{path}: representation has {int(bad.sum())} NaN/inf value(s), first in row {row}")
-    return arr
+    check_values(arr, path)  # in the stored precision: a float64 1e39 cast to float32 would be inf
+    return np.asarray(arr, dtype=dtype)
 
 
 def align_by_cell_id(source_ids, target_ids, path) -> np.ndarray:

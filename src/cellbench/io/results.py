@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cellbench.errors import InputError
 from cellbench.io.atomic import write_text
-from cellbench.schema import InputFile, MetricResult, TaskResult
+from cellbench.schema import SCHEMA_VERSION, InputFile, MetricResult, TaskResult, schema_major
 
 # Libraries whose versions can change a number; recorded in every result.
 KEY_DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "anndata", "scanpy", "igraph", "leidenalg", "pandas")
@@ -106,9 +106,21 @@ def read_result(path: str | os.PathLike) -> TaskResult:
         raise InputError(f"{path}: result file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a JSON file ({exc})") from None
+    check_schema_version(data, path)
     try:
         return TaskResult.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise InputError(f"{path}: not a cellbench result ({where}: {first['msg']})") from None
+
+
+def check_schema_version(data, path: Path) -> None:
+    """A result of another MAJOR schema version (or none) is refused, not read as if it were ours."""
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a cellbench result (a JSON {type(data).__name__}, not an object)")
+    version = data.get("schema_version")
+    ours = schema_major(SCHEMA_VERSION)
+    if schema_major(version) != ours:
+        found = "no schema_version" if version is None else f"schema_version {json.dumps(version)[:40]}"
+        raise InputError(f"{path}: not a cellbench result of schema {ours}.x ({found})")

@@ -43,13 +43,15 @@ def fold_scores(
     classes,
     average: str | None = None,
     errors: Literal["nan", "raise"] = "nan",
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """accuracy, f1, precision, recall, auroc of one classifier on one test set.
 
     y_true, y_pred: integer class codes of the test cells; proba: predict_proba (cells x classes),
     columns in the order of `classes` (the estimator's classes_); average: "binary" or "macro"
     (default: from the number of `classes`). A score sklearn cannot compute (e.g. AUROC when the
-    test set lacks a class) is NaN with errors="nan", as inside cross_validate, or raises.
+    test set lacks a class) is NaN with errors="nan", as inside cross_validate, or raises; with a
+    `reasons` dict, sklearn's message for each NaN score is stored in it, so the result can say why.
     """
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
@@ -71,11 +73,18 @@ def fold_scores(
                 # undefined precision/recall are 0 by sklearn's default, as in the reference
                 warnings.simplefilter("ignore", category=UserWarning)
                 out[name] = float(func())
-        except ValueError:
+        except ValueError as exc:
             if errors == "raise":
                 raise
             out[name] = float("nan")
+            if reasons is not None:
+                reasons[name] = f"{name} undefined ({first_line(exc)})"
     return out
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message on one line (for a result's `reason`)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def nan_mean(values) -> float:

@@ -11,9 +11,12 @@ def pearson_delta(true_treated, true_control, predicted_treated, predicted_contr
     All are gene-wise mean expression vectors. `predicted_control` defaults to the true control
     (GEARS' definition, for predictors of treated cells only); a per-cell model that also predicts
     the control cells is measured against its own controls, as the reference's Spearman effect is.
-    A constant predicted change ("no change") has no correlation: scored 0, as the reference scores
-    an undefined Spearman, so such a predictor stays visible at the bottom of the averages.
+    Returns scipy's value: NaN where r is undefined (a constant change on either side, as the "no
+    change" predictor's, or fewer than 2 genes). The perturbation task scores that NaN as 0 and
+    keeps it visible in the result (`undefined_score`).
     """
+    import warnings
+
     from scipy.stats import pearsonr
 
     tt = np.asarray(true_treated, dtype=np.float64).ravel()
@@ -24,6 +27,14 @@ def pearson_delta(true_treated, true_control, predicted_treated, predicted_contr
         raise ValueError(f"pearson_delta: shapes differ {tt.shape}, {tc.shape}, {pt.shape}, {pc.shape}")
     dt, dp = tt - tc, pt - pc
     if tt.size < 2 or np.ptp(dt) == 0 or np.ptp(dp) == 0:
-        return 0.0
-    value = pearsonr(dt, dp).statistic
-    return 0.0 if np.isnan(value) else float(value)
+        return float("nan")  # what scipy answers for constant input (it raises below 2 values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a nearly constant input: scipy warns, its value is kept
+        return float(pearsonr(dt, dp).statistic)
+
+
+def undefined_score(value: float) -> tuple[float, dict]:
+    """The documented score of an undefined Pearson delta: NaN counts as 0 (as the reference scores
+    an undefined Spearman, so a "no change" predictor stays at the bottom of the averages), with
+    params that keep the raw NaN visible in the result ({"raw_value": "NaN"}; {} when defined)."""
+    return (0.0, {"raw_value": "NaN"}) if np.isnan(value) else (float(value), {})

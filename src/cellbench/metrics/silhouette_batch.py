@@ -15,6 +15,9 @@ from cellbench.metrics.silhouette_label import TILE, silhouette_samples
 
 log = logging.getLogger("cellbench")
 
+#: The `reason` of a null batch silhouette (no label group qualifies).
+NO_GROUPS = "batch silhouette undefined: no label group has cells of 2 or more batches, and fewer batches than cells"
+
 
 def silhouette_batch_values(
     X, labels, batch, rescale: bool = True, tile: int = TILE
@@ -47,7 +50,7 @@ def silhouette_batch_score(groups: list[tuple[str, np.ndarray]]) -> float:
     """Mean over groups of the group's mean score (from `silhouette_batch_values`); NaN without groups."""
     group_means = [float(np.mean(s)) for _, s in groups]
     if not group_means:
-        log.warning("batch silhouette undefined: no label group has cells from more than one batch")
+        log.warning(NO_GROUPS)
         return float("nan")
     return float(np.mean(group_means))
 

@@ -26,6 +26,19 @@ from cellbench.progress import Progress
 TILE = 1024
 
 
+def undefined_reason(labels) -> str | None:
+    """Why the silhouette of these labels is undefined, or None when it is defined.
+
+    As sklearn's silhouette_score: it needs 2 to n_cells - 1 distinct labels. With one label there is
+    no other cluster; with one cell per label no cell has a cluster mate. scib-metrics (the
+    reference) answers 0 there, 0.5 rescaled, which reads as a real score, so cellbench says null.
+    """
+    n_cells, n_labels = len(labels), len(np.unique(np.asarray(labels)))
+    if 2 <= n_labels <= n_cells - 1:
+        return None
+    return f"silhouette undefined: {n_labels} distinct label(s) for {n_cells} cells (needs 2 to n_cells - 1)"
+
+
 def encode_labels(labels) -> tuple[np.ndarray, np.ndarray]:
     """(codes, categories) with categories sorted, as `pd.Categorical(labels).codes` does."""
     categories, codes = np.unique(np.asarray(labels), return_inverse=True)

@@ -1,13 +1,23 @@
-"""`cellbench report` as a function: results -> tables, plots, MultiQC content and report."""
+"""`cellbench report` as a function: results -> tables, plots, MultiQC content and report.
+
+The report is written into a temporary folder beside OUTDIR and renamed into place whole
+(cellbench.io.atomic.atomic_dir), so a failure (a full disk, a bad input, MultiQC failing) leaves
+the previous report, or nothing, never half of one. Replacing OUTDIR whole would delete anything else
+in it, so a folder holding files the report does not write is refused.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: What a report folder holds (REPORT_ENTRIES); OUTDIR may hold these and nothing else.
+REPORT_ENTRIES = re.compile(r"aggregate\.(tsv|parquet)|comparison\.tsv|plots|multiqc_.*|.*_mqc\.(html|json)")
 
 CI_TEXT = {
     "bootstrap_cells": "percentile bootstrap over cells, computed by the task from its per-cell values "
@@ -33,6 +43,30 @@ class Report:
     html: Path | None = None
     multiqc_note: str = ""
 
+    def moved(self, old: Path, new: Path) -> Report:
+        """The same report with every path under `old` (the temporary folder) under `new` instead."""
+        def at(p):
+            return None if p is None else new / Path(p).relative_to(old)
+
+        figures = [replace(f, png=at(f.png), svg=at(f.svg)) for f in self.figures]
+        return replace(self, outdir=new, table=at(self.table), parquet=at(self.parquet), comparison=at(self.comparison),
+                       figures=figures, mqc_files=[at(p) for p in self.mqc_files], config=at(self.config),
+                       html=at(self.html))
+
+
+def check_report_folder(outdir: Path) -> None:
+    """OUTDIR is new, empty, or an earlier report (which the new one replaces whole); else an InputError."""
+    from cellbench.errors import InputError
+
+    if not (outdir.exists() or outdir.is_symlink()):
+        return
+    if not outdir.is_dir():
+        raise InputError(f"{outdir}: report folder is a file")
+    foreign = sorted(e.name for e in outdir.iterdir() if not REPORT_ENTRIES.fullmatch(e.name))
+    if foreign:
+        raise InputError(f"{outdir}: holds '{foreign[0]}', which is not part of a report; the report replaces "
+                         f"its folder whole, so give a new or empty folder, or an earlier report's")
+
 
 def build_report(
     results: Sequence[str | Path],
@@ -48,24 +82,51 @@ def build_report(
     """Aggregate (or read the table), compare, plot, write MultiQC content and run MultiQC.
 
     multiqc: True = run it and fail if it cannot; None = run it if installed; False = never.
+    Everything is written to a temporary folder that replaces `outdir` whole at the end.
     """
-    import json
-
-    from cellbench import __version__
     from cellbench.errors import InputError
+    from cellbench.io.atomic import atomic_dir
     from cellbench.report import multiqc as mq
-    from cellbench.report import plots
-    from cellbench.report.compare import compare, write_comparison
-    from cellbench.report.summary import AGG_KEYS, headline, is_mean_value, ranks
-    from cellbench.report.table import load_table_or_results, write_table
+    from cellbench.report.table import load_table_or_results
 
     outdir = Path(outdir)
+    check_report_folder(outdir)
+    command = None if multiqc is False else mq.multiqc_command()
+    if multiqc and command is None:
+        raise InputError("MultiQC is not installed: `pip install multiqc`, or give --no-multiqc")
     table, n_files = load_table_or_results(
         results, baselines=baselines, n_boot=n_boot, level=level, seed=seed, exclude=[outdir]
     )
     if table.empty:
         raise InputError(f"{', '.join(map(str, results))}: the results hold no metrics")
-    outdir.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(outdir) as work:
+        rep = _write_report(work, table, n_files, results, baselines=baselines, n_boot=n_boot,
+                            n_boot_compare=n_boot_compare, level=level, seed=seed)
+        if command is not None:
+            rep.html = mq.run_multiqc(work, rep.mqc_files, rep.config, command=command)
+    rep = rep.moved(work, outdir)
+    if multiqc is False:
+        rep.multiqc_note = "MultiQC not run (--no-multiqc)."
+    elif command is None:
+        rep.multiqc_note = (f"MultiQC is not installed: `pip install multiqc`, then `multiqc --config {rep.config} "
+                            f"--outdir {outdir} {outdir}/*_mqc.*`")
+    else:
+        rep.multiqc_note = f"MultiQC report: {rep.html}"
+    return rep
+
+
+def _write_report(outdir: Path, table, n_files: int, results, *, baselines, n_boot, n_boot_compare, level,
+                  seed) -> Report:
+    """Tables, comparison, plots, MultiQC content and config of `table`, written into `outdir`."""
+    import json
+
+    from cellbench import __version__
+    from cellbench.report import multiqc as mq
+    from cellbench.report import plots
+    from cellbench.report.compare import compare, write_comparison
+    from cellbench.report.summary import AGG_KEYS, headline, is_mean_value, ranks
+    from cellbench.report.table import write_table
+
     tsv, parquet = write_table(table, outdir / "aggregate")
     comp = compare(table, baselines=baselines, n_boot=n_boot_compare, level=level, seed=seed)
     comp_path = outdir / "comparison.tsv"
@@ -113,19 +174,5 @@ def build_report(
     mqc_files = mq.write_custom_content(outdir, head=head, rank_df=rank_df, comp=comp_head, figures=figs,
                                         meta=meta)
     config = mq.write_config(outdir, meta)
-    rep = Report(outdir, tsv, parquet, comp_path, [figs["heatmap"], figs["ranking"], *figs["bars"]],
-                 mqc_files, config)
-    if multiqc is False:
-        rep.multiqc_note = "MultiQC not run (--no-multiqc)."
-        return rep
-    command = mq.multiqc_command()
-    if command is None:
-        how = (f"MultiQC is not installed: `pip install multiqc`, then `multiqc --config {config} "
-               f"--outdir {outdir} {outdir}/*_mqc.*`")
-        if multiqc:
-            raise InputError(how)
-        rep.multiqc_note = how
-        return rep
-    rep.html = mq.run_multiqc(outdir, mqc_files, config, command=command)
-    rep.multiqc_note = f"MultiQC report: {rep.html}"
-    return rep
+    return Report(outdir, tsv, parquet, comp_path, [figs["heatmap"], figs["ranking"], *figs["bars"]],
+                  mqc_files, config)

@@ -44,9 +44,11 @@ MEAN_FOLD_PREFIX = "mean_fold_"
 
 #: Metric params that are not part of the variant: interval fields (in case a task stores them there)
 #: and bookkeeping that can differ between models of the same variant (perturbation's `effect`
-#: fallback, gene / condition counts). They stay in the result files.
+#: fallback, gene / condition counts, an undefined Pearson delta's `raw_value`). They stay in the
+#: result files.
 NON_VARIANT_PARAMS = frozenset(
-    {"ci_low", "ci_high", "ci_level", "n_boot", "ci_method", "seed", "effect", "n_genes", "n_conditions"}
+    {"ci_low", "ci_high", "ci_level", "n_boot", "ci_method", "seed", "effect", "n_genes", "n_conditions",
+     "raw_value"}
 )
 
 COLUMNS = [
@@ -59,6 +61,7 @@ KEY = ["task", "dataset", "model", "metric", "params"]
 STRING_COLUMNS = ["task", "dataset", "model", "metric", "variant", "ci_method", "seeds", "values", "params"]
 BOOL_COLUMNS = ["baseline", "higher_is_better"]
 INT_COLUMNS = ["n", "n_missing", "n_boot"]
+FLOAT_COLUMNS = ["mean", "sd", "sem", "min", "max", "ci_low", "ci_high", "ci_level"]
 # Skipped when scanning folders: what `cellbench report` itself writes.
 _OWN_OUTPUT = re.compile(r"(_mqc\.json$|^multiqc_)")
 
@@ -341,7 +344,7 @@ def normalize_table(df):
         df[c] = df[c].map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
     for c in INT_COLUMNS:
         df[c] = df[c].map(_to_float).astype("float64").astype("Int64")
-    for c in ("mean", "sd", "sem", "min", "max", "ci_low", "ci_high", "ci_level"):
+    for c in FLOAT_COLUMNS:
         # Python's float() parses the shortest repr back to the same double (pandas' parser may not)
         df[c] = df[c].map(_to_float).astype("float64")
     df = df.sort_values(["task", "dataset", "metric", "variant", "params", "baseline", "model"], kind="stable")
@@ -386,26 +389,103 @@ def table_to_tsv(df) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _is_number(text: str, integer: bool = False) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return value.is_integer() if integer else True
+
+
+def _bad_cell(column: str, text: str) -> str | None:
+    """Why `text` (as written by table_to_tsv) cannot be a value of `column`; None when it can."""
+    missing = text in ("", "NA")
+    if column in BOOL_COLUMNS:
+        return None if text.lower() in ("true", "false", "1", "0") else "not true/false"
+    if column in INT_COLUMNS:
+        return None if missing or _is_number(text, integer=True) else "not an integer"
+    if column in FLOAT_COLUMNS:
+        return None if missing or _is_number(text) else "not a number"
+    if column == "seeds":
+        return None if text == "" or all(_is_number(s, integer=True) for s in text.split(",")) else "not seeds"
+    if column == "values":
+        return None if text == "" or all(v == "NA" or _is_number(v) for v in text.split(",")) else "not numbers"
+    if column == "params":
+        try:
+            return None if isinstance(json.loads(text), dict) else "not a JSON object"
+        except ValueError:
+            return "not JSON (cut short?)"
+    return None
+
+
+def _read_tsv(path: Path):
+    """The TSV's cells as strings, after checking its shape: the columns, every row complete, the types.
+
+    A table cut mid-row (a full disk, a killed copy) has a short last row or a cut `params` JSON
+    (the last column); either is an InputError naming the file and the row.
+    """
+    import pandas as pd
+
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not an aggregate table (not UTF-8 text: {exc.reason})") from None
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = lines[0].rstrip("\r").split("\t") if lines else []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"{path}: not an aggregate table (no column {missing[0]})")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: not an aggregate table (a column name is repeated)")
+    where = {c: header.index(c) for c in COLUMNS}
+    rows = []
+    for row, line in enumerate(lines[1:], 1):
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != len(header):
+            raise InputError(f"{path}: row {row} (line {row + 1}) has {len(cells)} of the header's {len(header)} "
+                             "columns (a cut or broken table)")
+        for c, i in where.items():
+            why = _bad_cell(c, cells[i])
+            if why:
+                raise InputError(f"{path}: row {row} (line {row + 1}), column {c}: '{cells[i][:40]}' is {why}")
+        rows.append(cells)
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    for c in df.columns:
+        if c not in STRING_COLUMNS:
+            df[c] = df[c].replace({"NA": None, "": None})
+    return df
+
+
+def _check_parquet(df, path: Path) -> None:
+    """Typed columns must hold their type (a parquet file is written whole or not read at all)."""
+    import pandas as pd
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: not an aggregate table (no column {missing[0]})")
+    for c in INT_COLUMNS + FLOAT_COLUMNS + BOOL_COLUMNS:
+        if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]) or df[c].isna().all()):
+            raise InputError(f"{path}: column {c} holds {df[c].dtype}, not numbers")
+    for row, text in enumerate(df["params"], 1):
+        if _bad_cell("params", str(text)):
+            raise InputError(f"{path}: row {row}, column params: not a JSON object")
+
+
 def read_table(path: str | os.PathLike):
-    """An aggregate table from .tsv or .parquet (a wrong file is a one-line InputError)."""
+    """An aggregate table from .tsv or .parquet (a wrong, cut or mistyped file is a one-line InputError)."""
     import pandas as pd
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: aggregate table not found")
+    if path.suffix != ".parquet":
+        return normalize_table(_read_tsv(path))
     try:
-        if path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values={})
-            for c in df.columns:
-                if c not in STRING_COLUMNS:
-                    df[c] = df[c].replace({"NA": None, "": None})
-    except Exception as exc:  # noqa: BLE001 - pandas / pyarrow raise many types for a bad file
+        df = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
         raise InputError(f"{path}: not an aggregate table ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: not an aggregate table (no column {missing[0]})")
+    _check_parquet(df, path)
     return normalize_table(df)
 
 

@@ -19,6 +19,10 @@ Where the reference crashes, cellbench answers (TASKS.md):
   label sets this is exactly sklearn's roc_auc_score(average="macro", multi_class="ovr");
 - f1/precision/recall with two training classes and unseen test labels score the positive class
   (code 1) against everything else, which is the binary score the reference means.
+Where the reference crashes and no answer would be honest, cellbench stops with a one-line error:
+two species that share no label (every score would be 0, or a chance AUROC), and knn with fewer
+training cells or samples than its 5 neighbours (a smaller k is another classifier, whose numbers
+would sit beside k = 5 ones of other models as if comparable).
 
 Each ordered pair is one unit of work (`species_pair_metrics`); `cross_species_label_prediction`
 runs every pair in one process.
@@ -27,6 +31,7 @@ runs every pair in one process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import warnings
 from collections.abc import Sequence
@@ -44,17 +49,25 @@ from cellbench.threads import one_blas_thread
 CLASSIFIERS = ("lr", "knn", "rf")  # the reference's order
 MEAN_NAME = "MEAN(lr,knn,rf)"  # the reference writes this literally, whatever classifiers ran
 N_FOLDS = 5
+N_NEIGHBORS = 5  # the reference's knn
 Aggregation = Literal["auto", "none", "mean", "median"]
 
 
 @dataclass
 class SpeciesData:
-    """One species: its representation (cells x dims), labels and optional sample ids, same order."""
+    """One species: its representation (cells x dims), labels and optional sample ids, same order.
+
+    `label_key` / `sample_key` (the obs columns, when known) and `unit` (what a row is: cells, or
+    samples once aggregated) only make error messages name what the user can fix.
+    """
 
     name: str
     X: np.ndarray
     labels: np.ndarray
     sample_ids: np.ndarray | None = None
+    label_key: str | None = None
+    sample_key: str | None = None
+    unit: str = "cells"
 
     def __post_init__(self):
         self.X = np.asarray(self.X)
@@ -68,6 +81,10 @@ class SpeciesData:
             self.sample_ids = np.asarray(self.sample_ids, dtype=object)
             if len(self.sample_ids) != n:
                 raise ValueError(f"species {self.name}: {n} cells but {len(self.sample_ids)} sample ids")
+
+    def describe(self) -> str:
+        """The species for messages: species 'NAME' (the CLI finds its file by that text), and its label column."""
+        return f"species '{self.name}'" + (f" (obs column '{self.label_key}')" if self.label_key else "")
 
 
 def aggregate_to_samples(X, labels, sample_ids, method: Literal["mean", "median"] = "mean"):
@@ -105,7 +122,9 @@ def prepare_species(data: SpeciesData, aggregation: str) -> SpeciesData:
     if aggregation == "none":
         return data
     X, labels, ids = aggregate_to_samples(data.X, data.labels, data.sample_ids, aggregation)
-    return SpeciesData(data.name, X, labels, ids)
+    column = f" of obs column '{data.sample_key}'" if data.sample_key else ""
+    unit = f"samples (cells averaged per sample id{column})"
+    return dataclasses.replace(data, X=X, labels=labels, sample_ids=ids, unit=unit)
 
 
 def make_classifier(name: str, seed: int = 42, threads: int = 1):
@@ -120,7 +139,9 @@ def make_classifier(name: str, seed: int = 42, threads: int = 1):
     if name == "knn":
         from sklearn.neighbors import KNeighborsClassifier
 
-        return Pipeline([("scaler", StandardScaler()), ("knn", KNeighborsClassifier(n_neighbors=5, n_jobs=threads))])
+        return Pipeline(
+            [("scaler", StandardScaler()), ("knn", KNeighborsClassifier(n_neighbors=N_NEIGHBORS, n_jobs=threads))]
+        )
     if name == "rf":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -230,6 +251,7 @@ def within_species_rows(
         )
     codes = codes.ravel()
     folds = split_folds(codes, n_folds, seed, groups)
+    check_knn_neighbours(data, min(len(train) for train, _ in folds), classifiers)
     average = average_for(len(classes))
     rows = []
     for name in classifiers:
@@ -252,6 +274,12 @@ def across_species_rows(
             f"species '{train.name}' has {train.X.shape[1]}-d representations but '{test.name}' "
             f"{test.X.shape[1]}-d; both must come from the same model"
         )
+    if not np.isin(test.labels, classes).any():
+        raise InputError(
+            f"{train.describe()} and {test.describe()} share no label (e.g. '{classes[0]}' vs "
+            f"'{min(test.labels)}'): a classifier of one cannot label any cell of the other"
+        )
+    check_knn_neighbours(train, len(train_codes), classifiers)
     lookup = {c: i for i, c in enumerate(classes)}
     test_codes = np.array([lookup.get(label, -1) for label in test.labels], dtype=np.int64)
     average = average_for(len(classes))
@@ -268,6 +296,16 @@ def across_species_rows(
         "n_test": len(test_codes),
     }
     return rows, info
+
+
+def check_knn_neighbours(data: SpeciesData, n_train: int, classifiers) -> None:
+    """An InputError when knn is asked for with fewer training rows than its neighbours (the
+    reference crashes; a smaller k would be another classifier, see the module docstring)."""
+    if "knn" in classifiers and n_train < N_NEIGHBORS:
+        raise InputError(
+            f"species '{data.name}': knn needs at least {N_NEIGHBORS} training {data.unit}, the smallest "
+            f"training set has {n_train}; leave knn out of the classifiers"
+        )
 
 
 def rows_to_metrics(

@@ -4,14 +4,15 @@ scib-metrics `silhouette_label` (euclidean, rescaled (ASW + 1) / 2), params {} a
 The interval (`ci`, n_boot > 0) resamples the per-cell silhouette widths behind the score.
 With `max_cells` below the number of cells, the score is the seeded sampled estimate
 (`cellbench.metrics.silhouette_sampled`): params {"n_sample": max_cells}, and the interval resamples
-the sampled widths, so it covers the sampling error.
+the sampled widths, so it covers the sampling error. With one label, or one cell per label, the
+silhouette is undefined: value null with a `reason` (scib-metrics would say 0.5).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cellbench.metrics.silhouette_label import silhouette_label_score, silhouette_samples
+from cellbench.metrics.silhouette_label import silhouette_label_score, silhouette_samples, undefined_reason
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
@@ -19,15 +20,19 @@ from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 def silhouette_result(
     X, labels, *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT, max_cells: int | None = None
 ) -> MetricResult:
-    """`silhouette_score` (params {}, or {"n_sample": m} when sampled) with its bootstrap interval."""
-    params, unit = {}, "cells"
-    if max_cells is not None and len(labels) > max_cells:
+    """`silhouette_score` (params {}, or {"n_sample": m} when sampled) with its bootstrap interval;
+    null with a `reason` where the silhouette is undefined (one label, or one cell per label)."""
+    sampled = max_cells is not None and len(labels) > max_cells
+    params = {"n_sample": int(max_cells)} if sampled else {}
+    reason = undefined_reason(labels)
+    if reason is not None:
+        return MetricResult(metric_type="silhouette_score", value=None, params=params, reason=reason)
+    if sampled:
         from cellbench.metrics.silhouette_sampled import sampled_silhouette_widths
 
-        _, widths = sampled_silhouette_widths(X, labels, n_sample=max_cells, seed=seed)
-        params, unit = {"n_sample": int(max_cells)}, "sampled cells"
+        widths, unit = sampled_silhouette_widths(X, labels, n_sample=max_cells, seed=seed)[1], "sampled cells"
     else:
-        widths = silhouette_samples(X, labels)
+        widths, unit = silhouette_samples(X, labels), "cells"
     return MetricResult(
         metric_type="silhouette_score",
         value=silhouette_label_score(widths),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.metrics.entropy_per_cell import DEFAULT_K, entropy_per_cell_values
-from cellbench.metrics.silhouette_batch import silhouette_batch_score, silhouette_batch_values
+from cellbench.metrics.silhouette_batch import NO_GROUPS, silhouette_batch_score, silhouette_batch_values
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 
@@ -47,6 +47,7 @@ def integration_metrics(
             metric_type="batch_silhouette",
             value=silhouette_batch_score(groups),
             params={},
+            reason=None if groups else NO_GROUPS,
             ci=metric_ci(scores, strata=strata, seed=seed, n_boot=n_boot),
         ),
     ]

@@ -26,7 +26,7 @@ import numpy as np
 
 from cellbench.errors import InputError
 from cellbench.memory import release_freed_memory
-from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
+from cellbench.metrics.classification import SCORES, average_for, first_line, fold_scores, nan_mean
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 from cellbench.threads import one_blas_thread
@@ -51,8 +51,9 @@ def class_codes(labels) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes.ravel().astype(np.int64)
 
 
-def check_labels(labels, min_class_size: int, where: str = "labels") -> np.ndarray:
-    """The keep-mask, or an InputError when fewer than 2 classes would be left to predict."""
+def check_labels(labels, min_class_size: int, where: str = "labels", n_folds: int | None = None) -> np.ndarray:
+    """The keep-mask, or an InputError when fewer than 2 classes would be left to predict, or (given
+    `n_folds`) when no kept class has n_folds cells: StratifiedKFold refuses that split."""
     labels = np.asarray(labels)
     n_all = len(np.unique(labels))
     if n_all < 2:
@@ -64,6 +65,12 @@ def check_labels(labels, min_class_size: int, where: str = "labels") -> np.ndarr
     if n_kept < 2:
         raise InputError(
             f"{where}: only 1 of {n_all} classes has at least {min_class_size} cells; label prediction needs 2"
+        )
+    largest = int(np.unique(labels[keep], return_counts=True)[1].max())
+    if n_folds is not None and largest < n_folds:
+        raise InputError(
+            f"{where}: every kept class has fewer than --n-folds {n_folds} cells (largest {largest}); "
+            "stratified folds need one class with a cell in every fold"
         )
     return keep
 
@@ -126,6 +133,8 @@ def score_fold(
 
     X, labels and folds cover the kept cells only (after `filter_min_class`), in the dataset's
     order; the row order matters (it is the order the classifiers see, as in the reference).
+    A fit that fails, or a score sklearn cannot compute, is NaN as in the reference (cross_validate,
+    error_score=nan), and the result says why in its `reason` (null value, never a silent one).
     """
     import scipy.sparse as sp
     from sklearn.exceptions import ConvergenceWarning
@@ -156,12 +165,18 @@ def score_fold(
             # knn (uniform weights) and rf predict exactly classes_[argmax(predict_proba)] (sklearn's
             # own predict does this): one neighbour search / forest pass per fold instead of two
             predicted = clf.classes_[np.argmax(proba, axis=1)]
-        scores = fold_scores(codes[test], predicted, proba, clf.classes_, average=average)
-    except ValueError:
+        reasons: dict[str, str] = {}
+        scores = fold_scores(codes[test], predicted, proba, clf.classes_, average=average, reasons=reasons)
+    except ValueError as exc:
         # cross_validate (error_score=nan) turns a failed fit into NaN scores
+        log.warning("label prediction: %s failed on fold %d: %s", classifier, fold, first_line(exc))
         scores = dict.fromkeys(SCORES, float("nan"))
+        reasons = dict.fromkeys(SCORES, f"{classifier} failed ({first_line(exc)})")
     params = {"classifier": classifier, "fold": int(fold)}
-    return [MetricResult(metric_type=name, value=scores[name], params=dict(params)) for name in SCORES]
+    return [
+        MetricResult(metric_type=name, value=scores[name], params=dict(params), reason=reasons.get(name))
+        for name in SCORES
+    ]
 
 
 def _classifier_order(names: Iterable[str]) -> list[str]:
@@ -180,15 +195,19 @@ def merge_folds(
     First the mean over all fold x classifier rows (params {"classifier": "MEAN(knn,lr,rf)"}, the
     names sorted as in the reference), then per classifier in the order lr, knn, rf. Each carries a
     bootstrap interval over folds (n_boot > 0, seeded with `seed`): a fold is resampled whole, with
-    all its classifiers' rows, which share its training data.
+    all its classifiers' rows, which share its training data. Null fold rows are left out of the
+    means, as the reference's pandas mean does; the mean's `reason` then says which and why.
     """
     table: dict[tuple[str, int], dict[str, float]] = {}
+    why: dict[tuple[str, int, str], str] = {}
     for r in per_fold:
         key = (r.params["classifier"], int(r.params["fold"]))
         row = table.setdefault(key, {})
         if r.metric_type in row:
             raise ValueError(f"duplicate {r.metric_type} for classifier {key[0]} fold {key[1]}")
         row[r.metric_type] = np.nan if r.value is None else r.value
+        if r.value is None:
+            why[(*key, r.metric_type)] = f"{key[0]} fold {key[1]}: {r.reason or 'no value'}"
     if not table:
         raise ValueError("no per-fold results to merge")
     order = _classifier_order(c for c, _ in table)
@@ -212,9 +231,20 @@ def merge_folds(
                     value=nan_mean(values),
                     params={"classifier": name},
                     ci=metric_ci(values, clusters=folds, unit="folds", seed=seed, n_boot=n_boot),
+                    reason=left_out_reason([why[(*k, score)] for k in rows if (*k, score) in why], len(rows)),
                 )
             )
     return out
+
+
+def left_out_reason(left_out: list[str], n_rows: int) -> str | None:
+    """The `reason` of a mean over fold rows of which `left_out` (their reasons) have no value."""
+    if not left_out:
+        return None
+    first = left_out[0] + (f"; and {len(left_out) - 1} more" if len(left_out) > 1 else "")
+    if len(left_out) == n_rows:
+        return f"no fold row has a value: {first}"
+    return f"mean over {n_rows - len(left_out)} of {n_rows} fold rows, left out: {first}"
 
 
 def run_label_prediction(
@@ -230,7 +260,7 @@ def run_label_prediction(
 ) -> list[MetricResult]:
     """All folds and classifiers in this process: the 20 results of the reference task."""
     labels = np.asarray(labels).astype(str)
-    keep = check_labels(labels, min_class_size)
+    keep = check_labels(labels, min_class_size, n_folds=n_folds)
     X_kept = X[np.flatnonzero(keep)] if not keep.all() else X
     labels_kept = labels[keep]
     folds = assign_folds(labels_kept, n_folds, seed)

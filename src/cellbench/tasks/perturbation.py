@@ -1,16 +1,18 @@
 """Genetic perturbation expression prediction: does predicted expression move like the real one?
 
-Two steps. `prepare_perturbation` computes, once per dataset, what cz-benchmarks ships precomputed
-with its perturbation datasets (and builds with `run_multicondition_dge_analysis` and
-`SingleCellPerturbationDataset`):
-- a map from every treated cell to one control cell (seeded; within a batch when a match key is
-  given), the reference's `control_cells_map`;
+Two steps. First the truth, once per dataset. Its two hard parts are:
+- a map from every treated cell to one control cell, the reference's `control_cells_map`;
 - Wilcoxon differential expression of each condition's cells against its matched controls
   (per condition: filter cells/genes, normalize_total to 1e4, log1p, scanpy rank_genes_groups with
-  the controls as reference), the reference's `de_results_wilcoxon`;
+  the controls as reference), the reference's `de_results_wilcoxon`.
+cz-benchmarks' own perturbation datasets ship both in the h5ad: `prepare_from_shipped` takes them as
+they are, so scores compare with published cz-benchmarks numbers. For other datasets
+`prepare_perturbation` recomputes them as the reference's helpers do (`run_multicondition_dge_analysis`;
+the map is seeded, within a batch when a match key is given). Either way the truth then holds
 - the DE gene filter (pval_adj < 1e-4 and |logfoldchange| >= 1) and the seeded 50 % sample of those
   genes that is evaluated, for conditions where that sample has at least 5 genes (the reference's
-  `sample_de_genes`, with its legacy-MT19937 draws so the same DE table gives the same genes);
+  `SingleCellPerturbationDataset` / `sample_de_genes`, with its legacy-MT19937 draws so the same DE
+  table gives the same genes);
 - the observed mean log-normalized expression (normalize_total 1e4, log1p, all genes) of each
   condition's treated cells and of its matched controls: the truth for MSE and Pearson delta.
 
@@ -24,13 +26,15 @@ with its perturbation datasets (and builds with `run_multicondition_dge_analysis
   DE genes (largest |Wilcoxon score|) and over all genes;
 - `pearson_delta`: Pearson r of the predicted change (predicted treated minus predicted control
   means) and the observed change (observed treated minus matched control means), over the top 20
-  DE genes and over all genes;
+  DE genes and over all genes; undefined (a constant change, e.g. "no_change") scores 0, with
+  params raw_value "NaN" saying so;
 - `jaccard`: overlap of the true DE set (the filtered genes) with the predicted one, the same
   number of genes with the largest nonzero |predicted mean change| ("overlap at N");
 and the mean of each over the evaluated conditions (params condition "MEAN").
 MSE and Pearson delta compare predictions with the observed log-normalized expression, so they
 assume predictions in that scale (log1p of counts per 10,000); Spearman and Jaccard use only ranks
-within the prediction.
+within the prediction. Their gene-wise means are float64 sums in a fixed order (`mean_rows`), so a
+sparse and a dense prediction give the same bytes.
 
 Baselines: "no_change" predicts the matched control mean for every condition; "other_mean"
 predicts the mean over the other conditions of their observed treated means. A model that does not
@@ -77,9 +81,15 @@ class PrepareSettings:
     min_evaluated_genes: int = 5
     seed: int = 42
     obs_query: str | None = None  # the cell filter applied before preparing (provenance only)
+    de_source: str = "recomputed"  # "shipped": the dataset's own DE table and control map were used
+    de_gene_col: str | None = None  # gene column of the shipped DE table (shipped only)
+
+    #: Settings of the recomputation, meaningless (so not recorded) when the dataset shipped its truth.
+    RECOMPUTE_ONLY = ("match_key", "min_cells", "min_genes_per_cell", "min_cells_per_gene", "obs_query")
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        skip = self.RECOMPUTE_ONLY if self.de_source == "shipped" else ()
+        return {k: v for k, v in self.__dict__.items() if v is not None and k not in skip}
 
 
 @dataclass
@@ -128,6 +138,12 @@ def match_controls(
     from one seeded Generator without replacement (with replacement only when it has more cells
     than there are controls). With `batches`, a cell's control comes from its own batch; a batch
     without controls falls back to all controls (counted in the second return value).
+
+    With replacement, some controls of a small pool go unused (about exp(-treated/controls) of
+    them; 319 of 468 used in one report), so the DE, which compares against the map's distinct
+    controls, uses fewer of them. Kept on purpose: every treated cell's control stays an independent
+    uniform draw from its pool, so the paired control mean is an unbiased estimate of that pool's
+    mean, and the map is the strict 1:1 form the reference ships and its DE reads (docs/TASKS.md).
     """
     conditions = np.asarray(conditions).astype(str)
     cell_ids = np.asarray(cell_ids).astype(str)
@@ -277,11 +293,86 @@ def sample_evaluated_genes(
     return out
 
 
-def _mean_rows(X, rows) -> np.ndarray:
+MEAN_CHUNK_ROWS = 1024  # rows mean_rows densifies at a time (fixed, so the sum order is too; ~70 MB at 8k genes)
+
+
+def mean_rows(X, rows) -> np.ndarray:
+    """Mean of the given rows (with repeats) of a dense or sparse matrix, in float64.
+
+    Rows are densified in fixed chunks and summed in the same order whatever the storage, so a
+    sparse and a dense copy of the same values give the same bytes (scipy's sparse mean sums in
+    another order and in the matrix's own dtype: float32 predictions moved MSE by up to 1.5e-9).
+    """
     import scipy.sparse as sp
 
-    sub = X[rows]
-    return np.asarray(sub.mean(axis=0)).ravel() if sp.issparse(sub) else np.asarray(sub).mean(axis=0)
+    rows = np.asarray(rows, dtype=np.int64)
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    for start in range(0, rows.size, MEAN_CHUNK_ROWS):
+        block = X[rows[start : start + MEAN_CHUNK_ROWS]]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        total += block.astype(np.float64, copy=False).sum(axis=0)
+    return total / rows.size if rows.size else np.full(X.shape[1], np.nan)
+
+
+def _first_duplicate(values) -> str | None:
+    index = pd.Index(values)
+    return str(index[index.duplicated()][0]) if index.has_duplicates else None
+
+
+def check_expression(counts, genes, cell_ids, conditions, control_name: str) -> None:
+    """The checks both prepare paths make on the dataset itself (ids, raw counts, control cells)."""
+    import scipy.sparse as sp
+
+    if (dup := _first_duplicate(genes)) is not None:
+        raise InputError(f"gene ids are not unique (first duplicate '{dup}')")
+    if (dup := _first_duplicate(cell_ids)) is not None:
+        raise InputError(f"cell ids are not unique (first duplicate '{dup}')")
+    values = counts.data if sp.issparse(counts) else np.asarray(counts)
+    if not np.all(np.isfinite(values)):
+        raise InputError("the expression matrix has NaN or infinite values")
+    if (values < 0).any():
+        raise InputError("the expression matrix has negative values; perturbation-prepare needs raw counts")
+    if not (conditions == control_name).any():
+        present = ", ".join(sorted(set(conditions.tolist()))[:10])
+        raise InputError(f"no control cells: no cell has condition '{control_name}' (conditions: {present})")
+
+
+def observed_truth(
+    counts, genes, cell_ids, control_map: pd.DataFrame, de: pd.DataFrame, evaluated: dict[str, list[str]],
+    settings: PrepareSettings, skipped: list[tuple[str, int, str]],
+) -> PreparedPerturbation:
+    """The prepared truth of the conditions in `de`: observed mean log-normalized expression of each
+    condition's mapped treated cells and of their controls (counted once per pair, as the reference's
+    task pairs them), from the map and DE table of either prepare path."""
+    kept = sorted(set(de["condition"].tolist()))
+    lognorm = log_normalize(counts, settings.target_sum)
+    position = pd.Index(cell_ids)
+    treated_mean = np.zeros((len(kept), genes.size))
+    control_mean = np.zeros((len(kept), genes.size))
+    n_treated = np.zeros(len(kept), dtype=np.int64)
+    n_control = np.zeros(len(kept), dtype=np.int64)
+    by_cond = dict(tuple(control_map.groupby("condition", sort=True)))
+    for i, cond in enumerate(kept):
+        pairs = by_cond[cond]
+        t_rows = position.get_indexer(pairs["treated"].to_numpy())
+        c_rows = position.get_indexer(pairs["control"].to_numpy())  # with multiplicity, as pairs
+        treated_mean[i] = mean_rows(lognorm, t_rows)
+        control_mean[i] = mean_rows(lognorm, c_rows)
+        n_treated[i] = t_rows.size
+        n_control[i] = np.unique(c_rows).size
+    return PreparedPerturbation(
+        genes=genes,
+        conditions=np.asarray(kept, dtype=str),
+        treated_mean=treated_mean,
+        control_mean=control_mean,
+        n_treated=n_treated,
+        n_control=n_control,
+        de=de.reset_index(drop=True),
+        evaluated_genes=evaluated,
+        control_map=control_map[control_map["condition"].isin(kept)].reset_index(drop=True),
+        settings=settings,
+        skipped=pd.DataFrame(skipped, columns=["condition", "n_cells", "reason"]),
+    )
 
 
 def prepare_perturbation(
@@ -294,29 +385,17 @@ def prepare_perturbation(
     batches=None,
     only: Sequence[str] | None = None,
 ) -> PreparedPerturbation:
-    """Everything the evaluation needs, from raw counts (cells x genes) and each cell's condition.
+    """Everything the evaluation needs, from raw counts (cells x genes) and each cell's condition,
+    recomputing the control map and the DE (for datasets that do not ship them).
 
     `only` restricts to some conditions (each must have cells); otherwise every non-control
     condition with at least `settings.min_cells` cells is prepared.
     """
-    import scipy.sparse as sp
-
     s = settings
     genes = np.asarray(genes).astype(str)
     cell_ids = np.asarray(cell_ids).astype(str)
     conditions = np.asarray(conditions).astype(str)
-    if pd.Index(genes).has_duplicates:
-        raise InputError(f"gene ids are not unique (first duplicate '{pd.Index(genes)[pd.Index(genes).duplicated()][0]}')")
-    if pd.Index(cell_ids).has_duplicates:
-        raise InputError(f"cell ids are not unique (first duplicate '{pd.Index(cell_ids)[pd.Index(cell_ids).duplicated()][0]}')")
-    values = counts.data if sp.issparse(counts) else np.asarray(counts)
-    if not np.all(np.isfinite(values)):
-        raise InputError("the expression matrix has NaN or infinite values")
-    if (values < 0).any():
-        raise InputError("the expression matrix has negative values; perturbation-prepare needs raw counts")
-    if not (conditions == s.control_name).any():
-        present = ", ".join(sorted(set(conditions.tolist()))[:10])
-        raise InputError(f"no control cells: no cell has condition '{s.control_name}' (conditions: {present})")
+    check_expression(counts, genes, cell_ids, conditions, s.control_name)
 
     sizes = pd.Series(conditions[conditions != s.control_name]).value_counts()
     if only is not None:
@@ -354,45 +433,96 @@ def prepare_perturbation(
     )
     for cond, reason in de_skipped:
         skipped.append((cond, int(sizes[cond]), reason))
-    kept = sorted(set(de["condition"].tolist()))
-    if not kept:
+    if de.empty:
         raise InputError(
             "differential expression left no condition (every cell or gene was filtered; "
             "check --min-genes-per-cell / --min-cells-per-gene)"
         )
-    control_map = control_map[control_map["condition"].isin(kept)].reset_index(drop=True)
     evaluated = sample_evaluated_genes(
         filter_de(de, s.pval_threshold, s.min_abs_logfoldchange), s.fraction_evaluated, s.min_evaluated_genes, s.seed
     )
+    return observed_truth(counts, genes, cell_ids, control_map, de, evaluated, s, skipped)
 
-    lognorm = log_normalize(counts, s.target_sum)
+
+def prepare_from_shipped(
+    counts,
+    genes,
+    cell_ids,
+    conditions,
+    de: pd.DataFrame,
+    control_map: pd.DataFrame,
+    settings: PrepareSettings = PrepareSettings(),
+    *,
+    only: Sequence[str] | None = None,
+) -> PreparedPerturbation:
+    """The truth of a dataset that ships its DE table and treated -> control map (cz-benchmarks'
+    format, read by `cellbench.io.perturbation.read_shipped`), used as they are.
+
+    As the reference's SingleCellPerturbationDataset: the prepared conditions are those of the DE
+    table; its DE filter and its seeded gene draw run over the whole shipped table in its row order,
+    so `only` (a subset of those conditions) changes no condition's evaluated genes. Checks the
+    table and map against the dataset (one-line errors): every mapped cell exists, treated cells
+    belong to their condition, controls are control cells, every DE condition is mapped and every
+    DE gene is a dataset gene.
+    """
+    s = settings
+    genes = np.asarray(genes).astype(str)
+    cell_ids = np.asarray(cell_ids).astype(str)
+    conditions = np.asarray(conditions).astype(str)
+    check_expression(counts, genes, cell_ids, conditions, s.control_name)
+    de_where, map_where = "uns['de_results_wilcoxon']", "uns['control_cells_map']"
+
     position = pd.Index(cell_ids)
-    treated_mean = np.zeros((len(kept), genes.size))
-    control_mean = np.zeros((len(kept), genes.size))
-    n_treated = np.zeros(len(kept), dtype=np.int64)
-    n_control = np.zeros(len(kept), dtype=np.int64)
-    by_cond = dict(tuple(control_map.groupby("condition", sort=True)))
-    for i, cond in enumerate(kept):
-        pairs = by_cond[cond]
-        t_rows = position.get_indexer(pairs["treated"].to_numpy())
-        c_rows = position.get_indexer(pairs["control"].to_numpy())  # with multiplicity, as pairs
-        treated_mean[i] = _mean_rows(lognorm, t_rows)
-        control_mean[i] = _mean_rows(lognorm, c_rows)
-        n_treated[i] = t_rows.size
-        n_control[i] = np.unique(c_rows).size
-    return PreparedPerturbation(
-        genes=genes,
-        conditions=np.asarray(kept, dtype=str),
-        treated_mean=treated_mean,
-        control_mean=control_mean,
-        n_treated=n_treated,
-        n_control=n_control,
-        de=de,
-        evaluated_genes=evaluated,
-        control_map=control_map,
-        settings=s,
-        skipped=pd.DataFrame(skipped, columns=["condition", "n_cells", "reason"]),
+    for role in ("treated", "control"):
+        rows = position.get_indexer(control_map[role].to_numpy())
+        if (rows < 0).any():
+            bad = control_map.iloc[int(np.flatnonzero(rows < 0)[0])]
+            raise InputError(f"{map_where}['{bad['condition']}'] names {role} cell '{bad[role]}', not in the dataset")
+        wrong = np.flatnonzero(
+            conditions[rows] != (control_map["condition"].to_numpy() if role == "treated" else s.control_name)
+        )
+        if wrong.size:
+            bad = control_map.iloc[int(wrong[0])]
+            want = f"'{bad['condition']}'" if role == "treated" else f"the control '{s.control_name}'"
+            raise InputError(
+                f"{map_where}['{bad['condition']}'] maps {role} cell '{bad[role]}' of condition "
+                f"'{conditions[rows[wrong[0]]]}', not {want}"
+            )
+
+    mapped = set(control_map["condition"].tolist())
+    de_conditions = list(dict.fromkeys(de["condition"].tolist()))
+    unmapped = [c for c in de_conditions if c not in mapped]
+    if unmapped:
+        raise InputError(f"{de_where} has condition '{unmapped[0]}', which {map_where} does not map")
+    unknown = ~de["gene"].isin(set(genes.tolist()))
+    if unknown.any():
+        row = de[unknown].iloc[0]
+        raise InputError(f"{de_where} names gene '{row['gene']}' (condition '{row['condition']}'), not a dataset gene")
+    repeated = de.duplicated(["condition", "gene"])
+    if repeated.any():
+        row = de[repeated].iloc[0]
+        raise InputError(f"{de_where} has more than one row for condition '{row['condition']}', gene '{row['gene']}'")
+    if de.empty:
+        raise InputError(f"{de_where} has no rows")
+
+    evaluated = sample_evaluated_genes(
+        filter_de(de, s.pval_threshold, s.min_abs_logfoldchange), s.fraction_evaluated, s.min_evaluated_genes, s.seed
     )
+    sizes = pd.Series(conditions[conditions != s.control_name]).value_counts()
+    skipped = [
+        (c, int(sizes.get(c, 0)), f"not in {de_where}")
+        for c in sorted(set(sizes.index.tolist()) - set(de_conditions))
+    ]
+    if only is not None:
+        only = sorted(set(map(str, only)))
+        for cond in only:
+            if cond not in de_conditions:
+                where = "no cells" if cond not in sizes.index else f"no rows in {de_where}"
+                raise InputError(f"condition '{cond}' has {where}")
+        de = de[de["condition"].isin(only)]
+        evaluated = {c: g for c, g in evaluated.items() if c in only}
+        skipped = [row for row in skipped if row[0] in only]
+    return observed_truth(counts, genes, cell_ids, control_map, de, evaluated, s, skipped)
 
 
 def reference_task_uns(prepared: PreparedPerturbation) -> dict:
@@ -472,10 +602,11 @@ def predicted_de_set(pred_treated, pred_control, genes, k: int) -> set[str]:
 
 @dataclass
 class ConditionPrediction:
-    """Predicted gene-wise means of one condition, in the prepared gene order.
+    """Predicted gene-wise means of one condition (float64), in the prepared gene order.
 
-    `treated`/`control` in the prediction's own dtype (the reference averages in it before its
-    Spearman); `control_source` says whether controls came from the prediction or the dataset.
+    `control_source` says whether controls came from the prediction or the dataset. (The Spearman
+    metric averages as the reference does, in the prediction's dtype: `condition_metrics`'
+    `spearman_means`.)
     """
 
     treated: np.ndarray
@@ -499,7 +630,7 @@ def condition_metrics(
     """
     from cellbench.metrics.jaccard import jaccard_index
     from cellbench.metrics.mean_squared_error import mean_squared_error
-    from cellbench.metrics.pearson_delta import pearson_delta
+    from cellbench.metrics.pearson_delta import pearson_delta, undefined_score
 
     i = prepared.index_of(condition)
     genes = prepared.genes
@@ -542,11 +673,12 @@ def condition_metrics(
             )
         )
     for label, idx in ((f"top{top_n}_de", top), ("all", np.arange(genes.size))):
+        value, raw = undefined_score(pearson_delta(truth_t[idx], truth_c[idx], pt[idx], pc[idx]))
         out.append(
             MetricResult(
                 metric_type="pearson_delta",
-                value=pearson_delta(truth_t[idx], truth_c[idx], pt[idx], pc[idx]),
-                params={**base, "genes": label, "n_genes": int(idx.size)},
+                value=value,
+                params={**base, "genes": label, "n_genes": int(idx.size), **raw},
             )
         )
     true_set = set(de_f["gene"].astype(str).tolist())
@@ -564,14 +696,14 @@ def condition_metrics(
 def mean_over_conditions(
     per_condition: list[MetricResult], *, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
 ) -> list[MetricResult]:
-    """Per metric variant (metric + params other than condition/effect/n_genes): the mean over
+    """Per metric variant (metric + params other than condition/effect/n_genes/raw_value): the mean over
     conditions where it is defined, params condition "MEAN" and n_conditions, with a bootstrap
     interval over those conditions (n_boot > 0; resampled in condition-name order, so the order
     the conditions were scored in does not change it)."""
     groups: dict[tuple, list[tuple[str, float]]] = {}
     keys: dict[tuple, dict] = {}
     for r in per_condition:
-        variant = {k: v for k, v in r.params.items() if k not in ("condition", "effect", "n_genes")}
+        variant = {k: v for k, v in r.params.items() if k not in ("condition", "effect", "n_genes", "raw_value")}
         key = (r.metric_type, tuple(sorted(variant.items())))
         keys[key] = variant
         if r.value is not None:
@@ -663,11 +795,8 @@ def evaluate_prediction(
                 f"{source}: has some but not all matched control cells of condition '{cond}' "
                 f"(first missing '{first}'); give all of them or none"
             )
-        treated = _mean_rows(prediction, t_rows)
-        if control_source == "prediction":
-            control = _mean_rows(prediction, c_rows)
-        else:
-            control = prepared.control_mean[i].astype(treated.dtype)
+        treated = mean_rows(prediction, t_rows)
+        control = mean_rows(prediction, c_rows) if control_source == "prediction" else prepared.control_mean[i]
         # the reference averages the evaluated genes' columns on their own, in the prediction's dtype
         spearman_means = None
         evaluated = prepared.evaluated_genes.get(cond)
@@ -679,7 +808,7 @@ def evaluate_prediction(
                 sub = prediction[np.ix_(c_rows, cols)]
                 c_sub = np.mean(sub.toarray() if sp.issparse(sub) else sub, axis=0)
             else:
-                c_sub = control[cols]
+                c_sub = control[cols].astype(t_sub.dtype)
             spearman_means = (t_sub, c_sub)
         pred = ConditionPrediction(treated, control, control_source)
         per_condition.extend(
