@@ -18,12 +18,15 @@
 #   6 config  `nextflow config` for every profile
 #   7 slurm   -profile test,slurm,docker on the local cluster (subset): every task an sbatch job that
 #             jobcomp.txt records as COMPLETED; results = run 1
+#   8 hostile samplesheet values full of shell syntax ($(...), backticks, ;, &&, |) and seeds out of
+#             0..4294967295 (.ci/e2e/hostile.py): each run exits non-zero before any task, with one error
+#             line naming the sheet, row and column (or --seeds), and no `pwned` file appears; a row per case
 # A final table lists every run: wall time, task count, status. Exit 1 if any check failed.
 # If the Docker engine cannot start, every run goes on without containers (cellbench and multiqc
 # from .venv), said loudly; nothing is skipped silently.
 #
 # Env: E2E_TMP (work folder, default a new /tmp/cellbench-e2e.XXXX; kept on failure or with E2E_KEEP=1),
-#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm),
+#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm hostile),
 #      E2E_NO_DOCKER=1 (run without containers), E2E_REQUIRE_DOCKER=1 (an engine that does not start fails
 #      the run instead of the loud fallback), PYTHON (default .venv/bin/python),
 #      E2E_SLURM_TASKS (tasks of pbmc68k_reduced in the Slurm run, default clustering;embedding;integration).
@@ -45,7 +48,7 @@ check() { "$python" "$ROOT/.ci/e2e/check.py" "$@"; }
 tools=$ROOT/../shared/tools
 engine=${E2E_DOCKER_ENGINE:-$tools/docker/local-engine.sh}  # E2E_DOCKER_ENGINE=/bin/false tests the fallback
 cluster=$tools/slurm/local-cluster.sh
-runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm} "
+runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm hostile} "
 want() { [[ "$runs" == *" $1 "* ]]; }
 
 T=${E2E_TMP:-$(mktemp -d /tmp/cellbench-e2e.XXXX)}
@@ -60,14 +63,14 @@ failed=0
 started_engine=0
 started_cluster=0
 nf_pid=""
-add_row() { rows+=("$(printf '%-12s %8s %7s  %s' "$1" "$2" "$3" "$4")"); }
+add_row() { rows+=("$(printf '%-28s %8s %7s  %s' "$1" "$2" "$3" "$4")"); }
 fail() { failed=1; say "FAILED: $*"; }
 
 summary() {
   {
     echo
     echo "== nextflow-e2e summary (work folder $T)"
-    printf '%-12s %8s %7s  %s\n' run wall tasks status
+    printf '%-28s %8s %7s  %s\n' run wall tasks status
     printf '%s\n' "${rows[@]}"
     [ -n "${no_docker_note:-}" ] && echo "!!! $no_docker_note"
     echo "== total wall time $(( $(date +%s) - t0 )) s: $([ $failed = 0 ] && echo PASSED || echo FAILED)"
@@ -360,6 +363,28 @@ if want slurm; then
                   "check results '$T/slurm/out' --only '$slurm_only' ${replay_arg[*]} --reference --multiqc")
     want full && checks_slurm+=("check compare '$T/full/out' '$T/slurm/out' --only '$slurm_only'")
     record slurm "$nf_wall" "$(tasks "$T/slurm/trace.txt")" checks "${checks_slurm[@]}"
+  fi
+fi
+
+# ================================================================================================ 8 hostile
+# hostile samplesheet values and seeds: .ci/e2e/hostile.py runs each case and asserts it stopped
+# before any task with one error line, and ran nothing it was given (tests/test_pipeline_hostile.py: the same)
+if want hostile; then
+  say "run hostile: hostile samplesheet values and seeds (.ci/e2e/hostile.py, one nextflow run per case)"
+  set +e
+  "$python" .ci/e2e/hostile.py "$T/hostile" >"$T/hostile.tsv" 2>"$T/hostile.log"
+  set -e
+  while IFS=$'\t' read -r name wall status detail; do
+    if [ "$status" = ok ]; then
+      add_row "hostile:$name" "${wall}s" 0 "ok (stopped before any task)"
+    else
+      fail "hostile $name: $detail"
+      add_row "hostile:$name" "${wall}s" - "FAILED (${detail%%; last output*})"
+    fi
+  done <"$T/hostile.tsv"
+  if [ ! -s "$T/hostile.tsv" ]; then
+    sed 's/^/   | /' "$T/hostile.log" | tail -20 >&2
+    fail "hostile: no case ran"; add_row hostile 0s - "FAILED (see $T/hostile.log)"
   fi
 fi
 

@@ -45,35 +45,36 @@ DATASET_MIN = dict(DATASET, time_order=None, match_key=None, obs_query=None)
 REP_FULL = {"model": "scGPT", "obsm_key": "X_scGPT", "layer": None, "baseline": False}
 REP_MIN = {"model": "raw_expression", "obsm_key": None, "layer": "counts", "baseline": True}
 SPECIES_FULL = {"id": "grp", "model": "uce", "seed": 42, "baseline": False, "species": ["human", "mouse"],
-                "datasets": ["h", "m"], "label_keys": ["cell_type", "cell_type"], "sample_keys": ["donor", "donor"],
-                "obsm_key": "X_uce", "layer": None}
-SPECIES_MIN = dict(SPECIES_FULL, sample_keys=None, obsm_key=None, species=["human"], datasets=["h"],
-                   label_keys=["cell_type"])
+                "datasets": ["h", "m"], "label_keys": ["cell_type", "cell_type"], "sample_keys": ["donor", "donor"]}
+SPECIES_MIN = dict(SPECIES_FULL, sample_keys=None, species=["human"], datasets=["h"], label_keys=["cell_type"])
 
+EXTRACT = "pbmc__scGPT.extract.h5ad"  # what CELLBENCH_EXTRACT writes, staged into the tasks of a representation
 INPUTS = {
     # process: (full inputs, minimal inputs); each a dict of input name -> value (files as names)
     "CELLBENCH_BASELINE": ({"meta": DATASET, "h5ad": "pbmc.h5ad"},
                            {"meta": dict(DATASET, counts_layer=None), "h5ad": "pbmc.h5ad"}),
-    "CELLBENCH_CLUSTERING": ({"meta": {**DATASET, **REP_FULL}, "h5ad": "pbmc.h5ad", "embedding": ["emb.h5ad"]},
-                             {"meta": {**DATASET_MIN, **REP_MIN}, "h5ad": "pbmc.h5ad", "embedding": []}),
+    "CELLBENCH_EXTRACT": (
+        {"meta": {**DATASET, **REP_FULL, "obs_keys": ["bulk_labels", "phase"]}, "h5ad": "pbmc.h5ad",
+         "embedding": ["emb.h5ad"]},
+        {"meta": {**DATASET_MIN, **REP_MIN, "obs_keys": ["bulk_labels"]}, "h5ad": "pbmc.h5ad", "embedding": []}),
+    "CELLBENCH_CLUSTERING": ({"meta": {**DATASET, **REP_FULL}, "extract": EXTRACT},
+                             {"meta": {**DATASET_MIN, **REP_MIN}, "extract": EXTRACT}),
     "CELLBENCH_LABEL_SPLIT": ({"meta": DATASET, "h5ad": "pbmc.h5ad"}, {"meta": DATASET, "h5ad": "pbmc.h5ad"}),
     "CELLBENCH_LABEL_FOLD": (
-        {"meta": {**DATASET, **REP_FULL, "fold": 3, "classifier": "rf"}, "h5ad": "pbmc.h5ad",
-         "embedding": ["emb.npy"], "folds": "pbmc__s42.folds.tsv"},
-        {"meta": {**DATASET, **REP_MIN, "fold": 0, "classifier": "lr"}, "h5ad": "pbmc.h5ad", "embedding": [],
+        {"meta": {**DATASET, **REP_FULL, "fold": 3, "classifier": "rf"}, "extract": EXTRACT,
+         "folds": "pbmc__s42.folds.tsv"},
+        {"meta": {**DATASET, **REP_MIN, "fold": 0, "classifier": "lr"}, "extract": EXTRACT,
          "folds": "pbmc__s42.folds.tsv"}),
     "CELLBENCH_LABEL_MERGE": (
         {"meta": {**DATASET, **REP_FULL}, "fold_results": [f"f{i}.json" for i in range(15)]},
         {"meta": {**DATASET, **REP_MIN}, "fold_results": ["f0.json"]}),
     "CELLBENCH_CROSS_SPECIES_INTEGRATION": (
-        {"meta": SPECIES_FULL, "h5ads": ["h.h5ad", "m.h5ad"], "embeddings": ["h_uce.h5ad", "m_uce.h5ad"]},
-        {"meta": dict(SPECIES_FULL, sample_keys=None, obsm_key=None, layer="X_emb"), "h5ads": ["h.h5ad", "m.h5ad"],
-         "embeddings": []}),
+        {"meta": SPECIES_FULL, "extracts": ["h__uce.extract.h5ad", "m__uce.extract.h5ad"]},
+        {"meta": dict(SPECIES_FULL, sample_keys=None), "extracts": ["h__uce.extract.h5ad", "m__uce.extract.h5ad"]}),
     "CELLBENCH_CROSS_SPECIES_LABEL": (
-        {"meta": dict(SPECIES_FULL, train_species="human", test_species="mouse"), "h5ads": ["h.h5ad", "m.h5ad"],
-         "embeddings": ["h_uce.h5ad", "m_uce.h5ad"]},
-        {"meta": dict(SPECIES_MIN, train_species="human", test_species="human"), "h5ads": ["h.h5ad"],
-         "embeddings": []}),
+        {"meta": dict(SPECIES_FULL, train_species="human", test_species="mouse"),
+         "extracts": ["h__uce.extract.h5ad", "m__uce.extract.h5ad"]},
+        {"meta": dict(SPECIES_MIN, train_species="human", test_species="human"), "extracts": ["h__uce.extract.h5ad"]}),
     "CELLBENCH_PERTURBATION_PREPARE": ({"meta": DATASET, "h5ad": "papalexi.h5ad"},
                                        {"meta": dict(DATASET_MIN, counts_layer=None), "h5ad": "papalexi.h5ad"}),
     "CELLBENCH_PERTURBATION": (
@@ -386,6 +387,40 @@ def test_each_process_gets_only_the_meta_fields_it_uses():
             f"{proc.path}: uses meta fields {sorted(used)}, processFields() gives {sorted(FIELDS[key])}")
 
 
+# the processes that read a representation's extract instead of the dataset, and the task whose obs
+# columns (taskObsColumns()) each may use
+EXTRACT_READERS = {"CELLBENCH_CLUSTERING": "clustering", "CELLBENCH_EMBEDDING": "embedding",
+                   "CELLBENCH_INTEGRATION": "integration", "CELLBENCH_SEQUENTIAL": "sequential",
+                   "CELLBENCH_LABEL_FOLD": "label_prediction",
+                   "CELLBENCH_CROSS_SPECIES_INTEGRATION": "cross_species_integration",
+                   "CELLBENCH_CROSS_SPECIES_LABEL": "cross_species_label"}
+
+
+def test_extracts_keep_every_obs_column_their_tasks_read():
+    """A task fed an extract finds there only the obs columns taskObsColumns() names for it: every
+    meta field of its module that names an obs column (a samplesheet column described as one; the
+    cross-species lists label_keys / sample_keys too) must be among them, or the task fails on a column
+    the extract dropped. Every process that stages an extract is one of EXTRACT_READERS, and each of
+    them stages nothing of the dataset or a representation file."""
+    schema = json.loads((ROOT / "assets" / "schema_datasets.json").read_text())
+    obs_fields = {c for c, spec in schema["items"]["properties"].items() if spec["description"].startswith("obs column")}
+    assert {"label_key", "batch_key", "time_key", "sample_key"} <= obs_fields
+    columns = ps.groovy_function_value(UTILS, "taskObsColumns")
+    assert set(columns) == set(ps.groovy_function_value(UTILS, "embeddingTasks"))
+    for name, proc in PROCESSES.items():
+        files = {d.name for decls in proc.inputs for d in decls if d.kind == "path"}
+        if name not in EXTRACT_READERS:
+            assert not files & {"extract", "extracts"}, f"{proc.path}: stages an extract but is not in EXTRACT_READERS"
+            continue
+        assert files & {"extract", "extracts"} and not files & {"h5ad", "h5ads", "embedding", "embeddings"}, \
+            f"{proc.path}: should stage the representation's extract only, stages {sorted(files)}"
+        used = set(re.findall(r"\bmeta\.(\w+)", proc.text))
+        read = {f for f in used if f in obs_fields} | {f[:-1] for f in used if f[:-1] in obs_fields}
+        task = EXTRACT_READERS[name]
+        assert read <= set(columns[task]), (
+            f"{proc.path}: reads obs columns {sorted(read)}, taskObsColumns() keeps {columns[task]} for {task}")
+
+
 HOSTILE = "$(touch pwned)`touch pwned2`;touch pwned3 \"x\" $HOME *"
 
 
@@ -429,3 +464,27 @@ def test_values_reach_the_command_verbatim(name, tmp_path):
     for a in argv:
         if "touch" in a:
             assert HOSTILE in a or "$(touch pwned4)" in a, f"{proc.path}: a value was split or changed: {a!r}"
+
+
+def test_seeds_schema_takes_only_seeds_numpy_accepts():
+    """--seeds: comma-separated integers 0..4294967295 (the pattern stops signs and more than 10 digits;
+    parseSeeds() the values above 2^32-1, which tests/test_pipeline_hostile.py runs on Nextflow)."""
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    spec = next(g["properties"]["seeds"] for g in schema["$defs"].values() if "seeds" in g["properties"])
+    for ok in ("42", "0", "42,43, 44", "4294967295"):
+        assert re.search(spec["pattern"], ok), ok
+    for bad in ("-1", "42,-1", "+5", "12345678901", "4.2", "", "42,", "1e3"):
+        assert not re.search(spec["pattern"], bad), bad
+    assert "4294967295" in spec["errorMessage"]
+
+
+def test_n_boot_schema_is_the_cli_range():
+    """--n_boot: what every command's --n-boot accepts (0, or N_BOOT_MIN..N_BOOT_MAX), checked before any task."""
+    from cellbench.cli._options import N_BOOT_MAX, N_BOOT_MIN
+
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    spec = next(g["properties"]["n_boot"] for g in schema["$defs"].values() if "n_boot" in g["properties"])
+    allowed = {0, *range(N_BOOT_MIN, N_BOOT_MAX + 1)}
+    for n in range(N_BOOT_MAX + 20):
+        assert bool(re.search(spec["pattern"], str(n))) == (n in allowed), n
+    assert spec["maximum"] == N_BOOT_MAX and PARAMS["n_boot"] in allowed

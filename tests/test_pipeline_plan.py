@@ -35,11 +35,19 @@ ROOT = ps.ROOT
 UTILS = ROOT / "subworkflows" / "local" / "utils_cellbench" / "main.nf"
 CPUS = 1
 FIELDS = ps.groovy_function_value(UTILS, "processFields")
+OBS_COLUMNS = ps.groovy_function_value(UTILS, "taskObsColumns")
 
 
 def slim(meta: dict, process: str) -> dict:
     """slim() of utils_cellbench: the meta fields the process uses, nothing else."""
     return {k: v for k, v in meta.items() if k in FIELDS[process]}
+
+
+def extract_obs_keys(meta: dict) -> list[str]:
+    """extractObsKeys() of utils_cellbench: the obs columns the representation's tasks read, fixed order."""
+    needed = {f for t in meta["tasks"] for f in OBS_COLUMNS.get(t, [])}
+    order = dict.fromkeys(f for fields in OBS_COLUMNS.values() for f in fields)
+    return list(dict.fromkeys(meta[f] for f in order if f in needed and meta.get(f)))
 
 
 
@@ -204,15 +212,22 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
             rep = {"model": names["raw"], "obsm_key": None, "layer": meta["counts_layer"], "baseline": True,
                    "tasks": [t for t in meta["tasks"] if t in on_tasks["raw"]]}
             reps.append(({**meta, **rep}, h5ad, []))
-    units = [({**meta, "seed": s}, h5ad, emb) for (meta, h5ad, emb), s in product(reps, seeds) if meta["tasks"]]
+    # one extract per representation with a task, then representation x seed: (meta, extract)
+    extracts = []
+    for meta, h5ad, emb in reps:
+        if meta["tasks"]:
+            values = {"meta": slim({**meta, "obs_keys": extract_obs_keys(meta)}, "extract"), "h5ad": h5ad,
+                      "embedding": emb}
+            extracts.append((meta, R.run("CELLBENCH_EXTRACT", values)["h5ad"][0]))
+    units = [({**meta, "seed": s}, extract) for (meta, extract), s in product(extracts, seeds)]
     datasets_seeded = [({**meta, "seed": s}, h5ad) for (meta, h5ad), s in product(datasets, seeds)]
     results: list[Path] = []
 
     # EMBEDDING_TASKS
     for task in ("clustering", "embedding", "integration", "sequential"):
-        for meta, h5ad, emb in units:
+        for meta, extract in units:
             if task in meta["tasks"]:
-                out = R.run(f"CELLBENCH_{task.upper()}", {"meta": slim(meta, task), "h5ad": h5ad, "embedding": emb})
+                out = R.run(f"CELLBENCH_{task.upper()}", {"meta": slim(meta, task), "extract": extract})
                 results += out["result"]
 
     # LABEL_PREDICTION
@@ -221,12 +236,12 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
         if "label_prediction" in meta["tasks"]:
             folds[(meta["id"], meta["seed"])] = R.run("CELLBENCH_LABEL_SPLIT", {"meta": slim(meta, "label_split"),
                                                                                 "h5ad": h5ad})["folds"][0]
-    for meta, h5ad, emb in units:
+    for meta, extract in units:
         if "label_prediction" not in meta["tasks"]:
             continue
         fold_results = []
         for fold, clf in product(range(n_folds), classifiers):
-            values = {"meta": slim({**meta, "fold": fold, "classifier": clf}, "label_fold"), "h5ad": h5ad, "embedding": emb,
+            values = {"meta": slim({**meta, "fold": fold, "classifier": clf}, "label_fold"), "extract": extract,
                       "folds": folds[(meta["id"], meta["seed"])]}
             fold_results += R.run("CELLBENCH_LABEL_FOLD", values)["result"]
         fold_results.sort(key=lambda p: p.name)
@@ -235,26 +250,23 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     # CROSS_SPECIES
     def species_groups(task):
         groups: dict[tuple, list] = {}
-        for meta, h5ad, emb in units:
+        for meta, extract in units:
             if task in meta["tasks"]:
-                groups.setdefault((meta["species_group"], meta["model"], meta["seed"]), []).append((meta, h5ad, emb))
+                groups.setdefault((meta["species_group"], meta["model"], meta["seed"]), []).append((meta, extract))
         for key, members in groups.items():
             members.sort(key=lambda x: x[0]["organism"])
-            ms = [m for m, _, _ in members]
+            ms = [m for m, _ in members]
             meta = {"id": key[0], "model": key[1], "seed": key[2],
                     "species": [m["organism"] for m in ms],
                     "label_keys": [m["label_key"] for m in ms],
-                    "sample_keys": [m["sample_key"] for m in ms] if all(m["sample_key"] for m in ms) else None,
-                    "obsm_key": ms[0]["obsm_key"], "layer": ms[0]["layer"]}
-            embs = [e[0] for _, _, e in members] if all(e for _, _, e in members) else []
-            yield meta, [h for _, h, _ in members], embs
+                    "sample_keys": [m["sample_key"] for m in ms] if all(m["sample_key"] for m in ms) else None}
+            yield meta, [x for _, x in members]
 
-    for meta, h5ads, embs in species_groups("cross_species_integration"):
+    for meta, extracts in species_groups("cross_species_integration"):
         if len(meta["species"]) >= 2:
             results += R.run("CELLBENCH_CROSS_SPECIES_INTEGRATION",
-                             {"meta": slim(meta, "cross_species_integration"), "h5ads": h5ads,
-                              "embeddings": embs})["result"]
-    for meta, h5ads, embs in species_groups("cross_species_label"):
+                             {"meta": slim(meta, "cross_species_integration"), "extracts": extracts})["result"]
+    for meta, extracts in species_groups("cross_species_label"):
         for train, test in product(meta["species"], repeat=2):
             chosen = [train] if train == test else [train, test]
             idx = [meta["species"].index(s) for s in chosen]
@@ -262,8 +274,7 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
                    "label_keys": [meta["label_keys"][i] for i in idx],
                    "sample_keys": [meta["sample_keys"][i] for i in idx] if meta["sample_keys"] else None,
                    "train_species": train, "test_species": test}
-            values = {"meta": slim(sub, "cross_species_label"), "h5ads": [h5ads[i] for i in idx],
-                      "embeddings": [embs[i] for i in idx] if embs else []}
+            values = {"meta": slim(sub, "cross_species_label"), "extracts": [extracts[i] for i in idx]}
             results += R.run("CELLBENCH_CROSS_SPECIES_LABEL", values)["result"]
 
     # PERTURBATION
@@ -375,7 +386,9 @@ def test_embedding_tasks_give_the_reference_values(plan):
 
 @pytest.mark.slow
 def test_results_record_the_staged_inputs(plan):
-    """Inputs are recorded by staged name + hash: the PCA baseline file is the one the baseline task wrote."""
+    """Inputs are recorded by staged name + hash: the PCA baseline file is the one the baseline task wrote.
+    Tasks read extracts, but their results name the original files: the dataset and, where it has
+    one, the representation's file; never the extract."""
     _, results, outputs = plan
     from cellbench.io.results import sha256_file
 
@@ -383,6 +396,32 @@ def test_results_record_the_staged_inputs(plan):
     r = next(r for r in load(results) if r["task"] == "clustering" and r["model"] == "pca")
     rep = next(i for i in r["inputs"] if i["role"] == "representation")
     assert rep["name"] == pca.name and rep["sha256"] == sha256_file(pca)
+    datasets = {m["id"]: h5ad for m, h5ad in read_datasets(ROOT / "assets" / "test_datasets.csv",
+                                                           ROOT / "assets" / "datasets_catalog.csv")}
+    for r in load(results):
+        for i in r["inputs"]:
+            assert not i["name"].endswith(".extract.h5ad"), (r["task"], r["model"], i)
+        if r["task"] in ("clustering", "embedding", "integration", "sequential", "label_prediction"):
+            ds = next(i for i in r["inputs"] if i["role"] == "dataset")
+            assert (ds["name"], ds["sha256"]) == (datasets[r["dataset"]].name, sha256_file(datasets[r["dataset"]]))
+            assert [i["role"] for i in r["inputs"]].count("representation") == (r["model"] == "pca")
+
+
+@pytest.mark.slow
+def test_representation_tasks_read_the_extract(plan):
+    """Every clustering, embedding, integration, sequential, fold and cross-species task reads its
+    representation's extract and names no representation (it is the extract's X)."""
+    R, _, _ = plan
+    readers = {"CELLBENCH_CLUSTERING", "CELLBENCH_EMBEDDING", "CELLBENCH_INTEGRATION", "CELLBENCH_SEQUENTIAL",
+               "CELLBENCH_LABEL_FOLD", "CELLBENCH_CROSS_SPECIES_INTEGRATION", "CELLBENCH_CROSS_SPECIES_LABEL"}
+    seen = set()
+    for name, argv in R.log:
+        if name in readers:
+            seen.add(name)
+            inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "--input"]
+            assert inputs and all(x.endswith(".extract.h5ad") for x in inputs), (name, argv)
+            assert not {"--embedding", "--obsm-key", "--layer"} & set(argv), (name, argv)
+    assert seen == readers
 
 
 @pytest.mark.slow
@@ -415,6 +454,9 @@ def test_seeds_fan_out_every_unit_stub(tmp_path):
     R, _, _ = run_plan(tmp_path, overrides={"seeds": "42,43"}, stub=True)
     n = Counter(name for name, _ in R.log)
     assert n["CELLBENCH_BASELINE"] == 4
+    # one extract per representation (pbmc68k_reduced: X_pca, X_umap, pca, raw_expression; the PCA of
+    # hsmm and of each Baron species), not per seed
+    assert n["CELLBENCH_EXTRACT"] == 7
     assert n["CELLBENCH_LABEL_SPLIT"] == 2 and n["CELLBENCH_PERTURBATION_PREPARE"] == 2
     assert n["CELLBENCH_LABEL_FOLD"] == 2 * 3 * 5 * 3 and n["CELLBENCH_LABEL_MERGE"] == 2 * 3
     assert n["CELLBENCH_CLUSTERING"] == 2 * 3 and n["CELLBENCH_SEQUENTIAL"] == 2

@@ -7,6 +7,11 @@
  *   units of work    = representation x seed x task, and below that:
  *                      label prediction: x fold x classifier (then merged per representation)
  *                      cross-species:    species gathered per (group, model); label x (train, test) pair
+ *   extracts         = one per dataset x representation (cellbench extract): the cell ids, the obs columns
+ *                      its tasks read and the representation as X. The tasks of a representation stage
+ *                      this small file, not the dataset and its embedding file; the PCA baseline, the
+ *                      label split and the perturbation truth, which need more of the dataset, read the
+ *                      dataset (docs/pipeline.md, "Scale-out cost")
  *   gather           = one aggregate table -> report (MultiQC custom content) -> MultiQC
  *
  * The channels carry the whole dataset row (meta) for routing; each process gets only the fields it
@@ -15,6 +20,7 @@
  */
 
 include { CELLBENCH_BASELINE  } from '../modules/local/cellbench/baseline'
+include { CELLBENCH_EXTRACT   } from '../modules/local/cellbench/extract'
 include { CELLBENCH_AGGREGATE } from '../modules/local/cellbench/aggregate'
 include { CELLBENCH_REPORT    } from '../modules/local/cellbench/report'
 include { MULTIQC             } from '../modules/nf-core/multiqc'
@@ -22,7 +28,7 @@ include { EMBEDDING_TASKS     } from '../subworkflows/local/embedding_tasks'
 include { LABEL_PREDICTION    } from '../subworkflows/local/label_prediction'
 include { CROSS_SPECIES       } from '../subworkflows/local/cross_species'
 include { PERTURBATION        } from '../subworkflows/local/perturbation'
-include { baselineNames; baselineTasks; embeddingTasks; isRepresentation; slim; speciesGroupSizes } from '../subworkflows/local/utils_cellbench'
+include { baselineNames; baselineTasks; embeddingTasks; extractObsKeys; isRepresentation; slim; speciesGroupSizes } from '../subworkflows/local/utils_cellbench'
 
 workflow CELLBENCH {
 
@@ -80,12 +86,23 @@ workflow CELLBENCH {
             [meta + rep, h5ad, []]
         }
 
-    // ---- units: representation x seed
-    def ch_units = channel.fromList(model_reps + raw_reps)
+    // ---- one extract per representation with a task; it comes back with the representation's meta
+    def ch_reps = channel.fromList(model_reps + raw_reps)
         .mix(ch_pca_reps)
         .filter { meta, _h5ad, _embedding -> meta.tasks }
+    CELLBENCH_EXTRACT(
+        ch_reps.map { meta, h5ad, embedding -> [slim(meta + [obs_keys: extractObsKeys(meta)], 'extract'), h5ad, embedding] }
+    )
+    ch_versions = ch_versions.mix(CELLBENCH_EXTRACT.out.versions)
+    def ch_extracts = ch_reps
+        .map { meta, _h5ad, _embedding -> [[meta.id, meta.model], meta] }
+        .join(CELLBENCH_EXTRACT.out.h5ad.map { meta, extract -> [[meta.id, meta.model], extract] })
+        .map { _key, meta, extract -> [meta, extract] }
+
+    // ---- units: representation x seed, [ meta (representation + seed), extract ]
+    def ch_units = ch_extracts
         .combine(ch_seeds)
-        .map { meta, h5ad, embedding, seed -> [meta + [seed: seed], h5ad, embedding] }
+        .map { meta, extract, seed -> [meta + [seed: seed], extract] }
 
     def ch_datasets_seeded = ch_datasets
         .combine(ch_seeds)
@@ -96,14 +113,14 @@ workflow CELLBENCH {
 
     LABEL_PREDICTION(
         ch_datasets_seeded.filter { meta, _h5ad -> 'label_prediction' in meta.tasks },
-        ch_units.filter { meta, _h5ad, _embedding -> 'label_prediction' in meta.tasks },
+        ch_units.filter { meta, _extract -> 'label_prediction' in meta.tasks },
         classifiers,
         n_folds
     )
     ch_versions = ch_versions.mix(LABEL_PREDICTION.out.versions)
 
     CROSS_SPECIES(
-        ch_units.filter { meta, _h5ad, _embedding ->
+        ch_units.filter { meta, _extract ->
             meta.tasks.any { t -> t in ['cross_species_integration', 'cross_species_label'] }
         },
         speciesGroupSizes(datasets, models, enabled_baselines)

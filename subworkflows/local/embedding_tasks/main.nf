@@ -12,14 +12,14 @@ include { slim                  } from '../utils_cellbench'
 // the units whose dataset runs the given task, with the meta fields of that task's process
 def forTask(ch_units, String task) {
     return ch_units
-        .filter { meta, _h5ad, _embedding -> task in meta.tasks }
-        .map { meta, h5ad, embedding -> [slim(meta, task), h5ad, embedding] }
+        .filter { meta, _extract -> task in meta.tasks }
+        .map { meta, extract -> [slim(meta, task), extract] }
 }
 
 workflow EMBEDDING_TASKS {
 
     take:
-    ch_units    // channel: [ meta (dataset, representation, seed, tasks), h5ad, embedding or [] ]
+    ch_units    // channel: [ meta (dataset, representation, seed, tasks), extract of the representation ]
 
     main:
     CELLBENCH_CLUSTERING(forTask(ch_units, 'clustering'))

@@ -1,7 +1,8 @@
 /*
- * Label prediction, fanned out as cz-benchmarks defines it: one split per (dataset, seed), then one
- * task per (representation, seed, fold, classifier), then one merge per (representation, seed) that
- * gives the 20 mean_fold_* metrics.
+ * Label prediction, fanned out as cz-benchmarks defines it: one split per (dataset, seed) (from the
+ * dataset's label column), then one task per (representation, seed, fold, classifier) on the
+ * representation's extract, then one merge per (representation, seed) that gives the 20
+ * mean_fold_* metrics.
  */
 
 include { CELLBENCH_LABEL_SPLIT } from '../../../modules/local/cellbench/label_split'
@@ -13,7 +14,7 @@ workflow LABEL_PREDICTION {
 
     take:
     ch_datasets      // channel: [ meta (dataset, seed), h5ad ]                   one per dataset x seed
-    ch_units         // channel: [ meta (dataset, representation, seed), h5ad, embedding or [] ]
+    ch_units         // channel: [ meta (dataset, representation, seed), extract of the representation ]
     classifiers      // list of classifier names (lr, knn, rf)
     n_folds          // integer
 
@@ -23,14 +24,15 @@ workflow LABEL_PREDICTION {
     def ch_folds = CELLBENCH_LABEL_SPLIT.out.folds
         .map { meta, folds -> [[meta.id, meta.seed], folds] }
 
-    // representation x its folds file x fold x classifier
+    // representation x its folds file x fold x classifier; each fold task stages the representation's
+    // extract (cell ids, label column, representation), not the dataset
     def ch_fold_units = ch_units
-        .map { meta, h5ad, embedding -> [[meta.id, meta.seed], meta, h5ad, embedding] }
+        .map { meta, extract -> [[meta.id, meta.seed], meta, extract] }
         .combine(ch_folds, by: 0)
         .combine(channel.fromList(0..<n_folds))
         .combine(channel.fromList(classifiers))
-        .map { _key, meta, h5ad, embedding, folds, fold, classifier ->
-            [slim(meta + [fold: fold, classifier: classifier], 'label_fold'), h5ad, embedding, folds]
+        .map { _key, meta, extract, folds, fold, classifier ->
+            [slim(meta + [fold: fold, classifier: classifier], 'label_fold'), extract, folds]
         }
 
     CELLBENCH_LABEL_FOLD(ch_fold_units)

@@ -45,13 +45,14 @@ def requiredParams() {
 
 // ---- one value against one schema property
 
-// a number from an integer-like value (Integer, Long, '42'), else null
+// a number from an integer-like value (Integer, Long, '42'), else null; a BigInteger, so that no
+// value of any length overflows
 def asWholeNumber(value) {
     if (value instanceof Integer || value instanceof Long || value instanceof BigInteger) {
-        return value as Long
+        return value as BigInteger
     }
     def s = value.toString().trim()
-    return s ==~ /^[+-]?\d+$/ ? (s as Long) : null
+    return s ==~ /^[+-]?\d+$/ ? new BigInteger(s) : null
 }
 
 def asDecimal(value) {
@@ -227,7 +228,7 @@ def paramsSummaryLog() {
 // a parameter as an integer / a boolean, whatever the command line parser made of it
 def intParam(value, String name) {
     def n = value == null ? null : asWholeNumber(value)
-    if (n == null) {
+    if (n == null || n < Integer.MIN_VALUE || n > Integer.MAX_VALUE) {
         error("--${name} must be an integer, got '${value}'")
     }
     return n as Integer
@@ -425,13 +426,14 @@ def readModels(input, datasets) {
     }
 }
 
-// '42,43,44' (or 42) -> [42, 43, 44]
+// '42,43,44' (or 42) -> [42, 43, 44]. A seed is 0..4294967295 (numpy's seed range), compared as a
+// BigInteger so that no value wraps around into the range; the seeds are Longs
 def parseSeeds(seeds) {
     def list = seeds == null ? [] : seeds.toString().tokenize(',')*.trim().findAll { s -> s }
-    if (!list || list.any { s -> !(s ==~ /^-?\d+$/) }) {
-        error("--seeds must be a comma-separated list of integers, got '${seeds}'")
+    if (!list || list.any { s -> !(s ==~ /^\d+$/) || (s as BigInteger) > 4294967295G }) {
+        error("--seeds must be a comma-separated list of integers from 0 to 4294967295, got '${seeds}'")
     }
-    return list.collect { s -> s as Integer }.unique()
+    return list.collect { s -> s as Long }.unique()
 }
 
 // 'a, b,c' -> ['a', 'b', 'c']
@@ -467,19 +469,42 @@ def embeddingTasks() {
 def processFields() {
     return [
         baseline                 : ['id', 'seed', 'counts_layer'],
-        clustering               : ['id', 'model', 'seed', 'obsm_key', 'layer', 'label_key'],
-        embedding                : ['id', 'model', 'seed', 'obsm_key', 'layer', 'label_key'],
-        integration              : ['id', 'model', 'seed', 'obsm_key', 'layer', 'label_key', 'batch_key'],
-        sequential               : ['id', 'model', 'seed', 'obsm_key', 'layer', 'time_key', 'time_order'],
+        extract                  : ['id', 'model', 'obsm_key', 'layer', 'obs_keys'],
+        clustering               : ['id', 'model', 'seed', 'label_key'],
+        embedding                : ['id', 'model', 'seed', 'label_key'],
+        integration              : ['id', 'model', 'seed', 'label_key', 'batch_key'],
+        sequential               : ['id', 'model', 'seed', 'time_key', 'time_order'],
         label_split              : ['id', 'seed', 'label_key'],
-        label_fold               : ['id', 'model', 'seed', 'obsm_key', 'layer', 'fold', 'classifier'],
+        label_fold               : ['id', 'model', 'seed', 'fold', 'classifier'],
         label_merge              : ['id', 'model', 'seed'],
-        cross_species_integration: ['id', 'model', 'seed', 'species', 'label_keys', 'sample_keys', 'obsm_key', 'layer'],
-        cross_species_label      : ['id', 'model', 'seed', 'species', 'label_keys', 'sample_keys', 'obsm_key', 'layer',
+        cross_species_integration: ['id', 'model', 'seed', 'species', 'label_keys', 'sample_keys'],
+        cross_species_label      : ['id', 'model', 'seed', 'species', 'label_keys', 'sample_keys',
                                     'train_species', 'test_species'],
         perturbation_prepare     : ['id', 'seed', 'counts_layer', 'condition_key', 'control_name', 'match_key', 'obs_query'],
         perturbation             : ['id', 'model', 'seed', 'layer', 'baseline'],
     ]
+}
+
+// The obs columns each task reads from its dataset, as the meta fields that name them: what the
+// extract of a representation keeps (CELLBENCH_EXTRACT), so its tasks need nothing else of the dataset
+def taskObsColumns() {
+    return [
+        clustering               : ['label_key'],
+        embedding                : ['label_key'],
+        integration              : ['label_key', 'batch_key'],
+        sequential               : ['time_key'],
+        label_prediction         : ['label_key'],
+        cross_species_integration: ['label_key', 'sample_key'],
+        cross_species_label      : ['label_key', 'sample_key'],
+    ]
+}
+
+// the obs columns the tasks of a representation (meta.tasks) read, in a fixed order (part of the
+// extract's -resume hash: reordering the tasks column must not re-run it)
+def extractObsKeys(meta) {
+    def columns = taskObsColumns()
+    def needed = meta.tasks.collectMany { t -> columns[t] ?: [] }
+    return columns.values().flatten().unique().findAll { f -> f in needed && meta[f] }.collect { f -> meta[f] }.unique()
 }
 
 // meta cut down to the fields of one process (processFields())

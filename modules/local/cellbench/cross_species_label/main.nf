@@ -7,8 +7,8 @@ process CELLBENCH_CROSS_SPECIES_LABEL {
     container 'ghcr.io/cellbench/cellbench:0.1.0'
 
     input:
-    // the species of the pair only (one for train = test), in the order of meta.species
-    tuple val(meta), path(h5ads, stageAs: 'species?/*'), path(embeddings, stageAs: 'embedding?/*')
+    // the extracts (CELLBENCH_EXTRACT) of the pair's species only (one for train = test), in the order of meta.species
+    tuple val(meta), path(extracts, stageAs: 'species?/*')
 
     output:
     tuple val(meta), path("*.json"), emit: result
@@ -17,20 +17,14 @@ process CELLBENCH_CROSS_SPECIES_LABEL {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__cross_species_label_${meta.train_species}_${meta.test_species}__s${meta.seed}"
-    def inputs = [h5ads].flatten().collect { f -> "--input '${f}'" }.join(' ')
+    def inputs = [extracts].flatten().collect { f -> "--input '${f}'" }.join(' ')
     def species = meta.species.collect { s -> "--species '${s}'" }.join(' ')
-    def representations = [embeddings].flatten().collect { f -> "--embedding '${f}'" }.join(' ')
     def label_keys = meta.label_keys.collect { k -> "--label-key '${k}'" }.join(' ')
     def sample_keys = meta.sample_keys ? meta.sample_keys.collect { k -> "--sample-key '${k}'" }.join(' ') : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
-    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     """
     cellbench cross-species-label \\
         ${inputs} \\
         ${species} \\
-        ${representations} \\
-        ${obsm_key} \\
-        ${layer} \\
         ${label_keys} \\
         ${sample_keys} \\
         --dataset-name '${meta.id}' \\

@@ -7,7 +7,8 @@ process CELLBENCH_INTEGRATION {
     container 'ghcr.io/cellbench/cellbench:0.1.0'
 
     input:
-    tuple val(meta), path(h5ad), path(embedding, stageAs: 'representation/*')
+    // the compact extract of this dataset x representation (CELLBENCH_EXTRACT): the representation is its X
+    tuple val(meta), path(extract)
 
     output:
     tuple val(meta), path("*.json"), emit: result
@@ -16,16 +17,10 @@ process CELLBENCH_INTEGRATION {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__integration__s${meta.seed}"
-    def representation = embedding ? "--embedding '${embedding}'" : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
-    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     """
     cellbench integration \\
-        --input '${h5ad}' \\
+        --input '${extract}' \\
         --dataset-name '${meta.id}' \\
-        ${representation} \\
-        ${obsm_key} \\
-        ${layer} \\
         --model-name '${meta.model}' \\
         --label-key '${meta.label_key}' \\
         --batch-key '${meta.batch_key}' \\

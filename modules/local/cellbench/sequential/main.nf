@@ -7,7 +7,8 @@ process CELLBENCH_SEQUENTIAL {
     container 'ghcr.io/cellbench/cellbench:0.1.0'
 
     input:
-    tuple val(meta), path(h5ad), path(embedding, stageAs: 'representation/*')
+    // the compact extract of this dataset x representation (CELLBENCH_EXTRACT): the representation is its X
+    tuple val(meta), path(extract)
 
     output:
     tuple val(meta), path("*.json"), emit: result
@@ -16,17 +17,11 @@ process CELLBENCH_SEQUENTIAL {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}__${meta.model}__sequential__s${meta.seed}"
-    def representation = embedding ? "--embedding '${embedding}'" : ''
-    def obsm_key = meta.obsm_key ? "--obsm-key '${meta.obsm_key}'" : ''
-    def layer = meta.layer ? "--layer '${meta.layer}'" : ''
     def time_order = meta.time_order ? "--time-order '${meta.time_order}'" : ''
     """
     cellbench sequential \\
-        --input '${h5ad}' \\
+        --input '${extract}' \\
         --dataset-name '${meta.id}' \\
-        ${representation} \\
-        ${obsm_key} \\
-        ${layer} \\
         --model-name '${meta.model}' \\
         --time-key '${meta.time_key}' \\
         ${time_order} \\
