@@ -14,14 +14,13 @@ class LabelInputs:
     """Dataset + features (stored precision, sparse kept) + input-file records + names."""
 
     def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name):
-        from cellbench.io.dataset import check_unique_cell_ids, read_h5ad
+        from cellbench.io.dataset import read_h5ad
         from cellbench.io.extract import source_inputs
         from cellbench.io.label_data import load_features
         from cellbench.io.representation import RepresentationSpec
 
         self.path = input_path
         self.adata = read_h5ad(input_path)
-        check_unique_cell_ids(self.adata, input_path)
         self.X = load_features(self.adata, input_path, RepresentationSpec(embedding, obsm_key, layer))
         self.dataset = default_dataset_name(input_path, dataset_name)
         self.model = default_model_name(embedding, obsm_key, layer, model_name)

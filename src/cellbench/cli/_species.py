@@ -120,7 +120,7 @@ class SpeciesSpec:
         import numpy as np
 
         from cellbench.errors import InputError
-        from cellbench.io.dataset import check_unique_cell_ids, labels_as_strings, obs_column, read_h5ad
+        from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
         from cellbench.io.extract import source_inputs
         from cellbench.io.label_data import load_features
         from cellbench.io.representation import RepresentationSpec
@@ -128,7 +128,6 @@ class SpeciesSpec:
 
         path = self.inputs[i]
         adata = read_h5ad(path)
-        check_unique_cell_ids(adata, path)
         spec = RepresentationSpec(file=self.embeddings[i], obsm_key=self.obsm_key, layer=self.layer)
         X = load_features(adata, path, spec)
         if hasattr(X, "toarray"):

@@ -27,12 +27,11 @@ def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, 
     import numpy as np
 
     from cellbench.cli._options import default_dataset_name
-    from cellbench.io.dataset import check_unique_cell_ids, labels_as_strings, obs_column, read_h5ad
+    from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
     from cellbench.io.label_data import write_folds
     from cellbench.tasks.label_prediction import assign_folds, check_labels
 
     adata = read_h5ad(input_path)
-    check_unique_cell_ids(adata, input_path)
     labels = labels_as_strings(obs_column(adata, label_key, input_path), input_path)
     keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'", n_folds=n_folds)
     kept_labels = labels[keep]

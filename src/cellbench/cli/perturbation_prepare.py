@@ -78,8 +78,6 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
     from cellbench.io.results import sha256_file
     from cellbench.tasks.perturbation import PrepareSettings, prepare_from_shipped, prepare_perturbation
 
-    if seed < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--seed")
     adata = read_h5ad(input_path)
     column = obs_column(adata, condition_key, input_path)
     shipped = _use_shipped(adata.uns, de_source, input_path, SHIPPED_KEYS)
