@@ -229,3 +229,15 @@ def test_task_commands_do_not_import_scanpy_or_numba(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "none"
     assert read(tmp_path / "c.json")["metrics"][0]["value"] == pytest.approx(REF_ARI, abs=1e-9)
+
+
+def test_knn_mode_comes_from_the_environment_at_the_cli_edge(tmp_path):
+    """CELLBENCH_KNN is --knn's default, read and checked by click (any case); below 8192 cells the
+    graph is exact whatever it says, and params.knn records that."""
+    args = ["clustering", "--input", str(PBMC), "--obsm-key", "X_pca", "--label-key", "bulk_labels", "--n-boot", "0",
+            "--output", str(tmp_path / "c.json")]
+    r = CliRunner().invoke(cli, args, env={"CELLBENCH_KNN": "IVF"})
+    assert r.exit_code == 0, r.output
+    assert read(tmp_path / "c.json")["params"]["knn"] == "exact"
+    r = CliRunner().invoke(cli, args, env={"CELLBENCH_KNN": "fast"})
+    assert r.exit_code == 2 and "'fast' is not one of" in r.output, r.output

@@ -20,15 +20,15 @@ from click.testing import CliRunner
 
 from cellbench.cli import cli
 from cellbench.errors import InputError
+from cellbench.tasks.cross_species_classifiers import ovr_auroc_shared
 from cellbench.tasks.cross_species_integration import cross_species_integration, stack_species
 from cellbench.tasks.cross_species_label import (
     MEAN_NAME,
     SpeciesData,
-    aggregate_to_samples,
     cross_species_label_prediction,
-    ovr_auroc_shared,
     species_pair_metrics,
 )
+from cellbench.tasks.cross_species_samples import aggregate_to_samples
 
 DATA = Path(__file__).parent / "data"
 HUMAN = DATA / "baron2016_pancreas_human.h5ad"
@@ -273,10 +273,10 @@ def test_unseen_labels_count_as_wrong(baron):
     for name in ("lr", "knn"):
         assert acc[name] <= seen.mean() + 1e-12
     # AUROC: the reference crashes (label sets differ); cellbench averages one-vs-rest over shared classes
-    from cellbench.tasks.cross_species_label import make_classifier
+    from cellbench.tasks.cross_species_classifiers import make_cross_species_classifier
 
     classes, codes = np.unique(human.labels, return_inverse=True)
-    clf = make_classifier("lr").fit(human.X, codes)
+    clf = make_cross_species_classifier("lr").fit(human.X, codes)
     test_codes = np.array([list(classes).index(x) if x in classes else -1 for x in mouse.labels])
     auroc = next(r.value for r in metrics if r.metric_type == "auroc" and r.params["classifier"] == "lr")
     assert auroc == ovr_auroc_shared(test_codes, clf.predict_proba(mouse.X), clf.classes_)
@@ -286,12 +286,12 @@ def test_unseen_labels_count_as_wrong(baron):
 def test_ovr_auroc_shared_equals_sklearn_on_equal_label_sets(baron, common_labels):
     from sklearn.metrics import roc_auc_score
 
-    from cellbench.tasks.cross_species_label import make_classifier
+    from cellbench.tasks.cross_species_classifiers import make_cross_species_classifier
 
     human, mouse = species(baron, "human", common_labels), species(baron, "mouse", common_labels)
     classes, codes = np.unique(human.labels, return_inverse=True)
     test = np.searchsorted(classes, mouse.labels)
-    proba = make_classifier("knn").fit(human.X, codes).predict_proba(mouse.X)
+    proba = make_cross_species_classifier("knn").fit(human.X, codes).predict_proba(mouse.X)
     expected = roc_auc_score(test, proba, average="macro", multi_class="ovr")
     assert ovr_auroc_shared(test, proba, np.arange(len(classes))) == pytest.approx(expected, abs=1e-15)
 
@@ -304,9 +304,9 @@ def test_two_classes_with_unseen_test_labels(baron):
     test = species(baron, "mouse", ["pancreatic A cell", "type B pancreatic cell", "pancreatic D cell"])
     metrics, info = species_pair_metrics(train, test, classifiers=["lr"])
     assert info["unseen_test_labels"] == ["pancreatic D cell"]
-    from cellbench.tasks.cross_species_label import make_classifier
+    from cellbench.tasks.cross_species_classifiers import make_cross_species_classifier
 
-    clf = make_classifier("lr").fit(train.X, (train.labels == "type B pancreatic cell").astype(int))
+    clf = make_cross_species_classifier("lr").fit(train.X, (train.labels == "type B pancreatic cell").astype(int))
     y = np.where(test.labels == "type B pancreatic cell", 1, np.where(test.labels == "pancreatic A cell", 0, -1))
     f1 = next(r.value for r in metrics if r.metric_type == "f1" and r.params["classifier"] == "lr")
     assert f1 == f1_score(y, clf.predict(test.X), labels=[1], average="macro")

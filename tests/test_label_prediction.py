@@ -23,7 +23,7 @@ from cellbench.tasks.label_prediction import (
     check_labels,
     class_codes,
     filter_min_class,
-    make_classifier,
+    make_label_classifier,
     merge_folds,
     run_label_prediction,
     score_fold,
@@ -149,15 +149,15 @@ def test_folds_are_stratified_seeded_and_use_sorted_string_codes(pbmc_xy):
     assert np.array_equal(codes, pd.Categorical(y).codes)
 
 
-def test_make_classifier_matches_tasks_md():
-    lr = make_classifier("lr", 42)
+def test_make_label_classifier_matches_tasks_md():
+    lr = make_label_classifier("lr", 42)
     assert lr.named_steps["scaler"].with_mean is False
     assert lr.named_steps["lr"].C == 1.0 and lr.named_steps["lr"].max_iter == 100
-    assert make_classifier("knn", 42).named_steps["knn"].n_neighbors == 5
-    rf = make_classifier("rf", 7).named_steps["rf"]
+    assert make_label_classifier("knn", 42).named_steps["knn"].n_neighbors == 5
+    rf = make_label_classifier("rf", 7).named_steps["rf"]
     assert rf.n_estimators == 100 and rf.random_state == 7
     with pytest.raises(ValueError, match="unknown classifier"):
-        make_classifier("svm")
+        make_label_classifier("svm")
 
 
 def _sklearn_knn():
@@ -173,9 +173,9 @@ def test_fast_knn_classifier_gives_sklearns_probabilities(pbmc_xy):
 
     X, y = pbmc_xy
     _, codes = class_codes(y)
-    assert isinstance(make_classifier("knn", 42, n_features=X.shape[1]), KnnClassifier)
-    assert not isinstance(make_classifier("knn", 42, n_features=10_000), KnnClassifier)  # wide: sklearn's
-    assert not isinstance(make_classifier("knn", 42, n_features=4), KnnClassifier)  # KD-tree: sklearn's
+    assert isinstance(make_label_classifier("knn", 42, n_features=X.shape[1]), KnnClassifier)
+    assert not isinstance(make_label_classifier("knn", 42, n_features=10_000), KnnClassifier)  # wide: sklearn's
+    assert not isinstance(make_label_classifier("knn", 42, n_features=4), KnnClassifier)  # KD-tree: sklearn's
     folds = assign_folds(y, 5, 42)
     for fold in range(5):
         train, test = folds != fold, folds == fold
@@ -243,7 +243,7 @@ def test_two_classes_use_binary_averaging(pbmc):
     from sklearn.metrics import f1_score, roc_auc_score
 
     _, codes = class_codes(y2)
-    clf = make_classifier("lr").fit(X[folds != 0], codes[folds != 0])
+    clf = make_label_classifier("lr").fit(X[folds != 0], codes[folds != 0])
     test = folds == 0
     assert got["f1"] == f1_score(codes[test], clf.predict(X[test]), average="binary")
     assert got["f1"] != f1_score(codes[test], clf.predict(X[test]), average="macro")

@@ -225,3 +225,14 @@ def test_ari_nmi_known_values():
     assert adjusted_rand_index(a, [0, 1, 0, 1]) == pytest.approx(-0.5)
     # labels are compared as strings: 1 and "1" are the same label
     assert adjusted_rand_index([1, 1, 2, 2], ["1", "1", "2", "2"]) == 1.0
+
+
+def test_encode_labels_sorts_categories_as_pandas_does():
+    import pandas as pd
+
+    from cellbench.metrics._labels import encode_labels
+
+    labels = np.array(["b", "a", "c", "a"])
+    codes, categories = encode_labels(labels)
+    assert categories.tolist() == ["a", "b", "c"]
+    np.testing.assert_array_equal(codes, pd.Categorical(labels).codes)

@@ -1,4 +1,4 @@
-"""neighbors.py: exact kNN against brute force, determinism and ties, scanpy/umap/sklearn agreement."""
+"""cellbench.neighbors: exact kNN against brute force, determinism and ties, scanpy/umap/sklearn agreement."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 
-from cellbench.metrics.leiden import graph_from_connectivities, leiden
+from cellbench.leiden import graph_from_connectivities, leiden
 from cellbench.neighbors import (
     KNN_BACKENDS,
     knn,
     knn_blocks,
+    knn_subset,
     scanpy_connectivities,
     sklearn_brute_knn,
     squared_distance_blocks,
@@ -98,6 +99,20 @@ def test_knn_validates_k_and_backend(X):
     with pytest.raises(ValueError, match="unknown kNN backend"):
         knn(X, 5, backend="nope")
     assert "exact" in KNN_BACKENDS
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_knn_subset_equals_the_full_search_on_its_rows(X, include_self):
+    rows = np.sort(np.random.default_rng(0).choice(len(X), 90, replace=False))
+    idx, dist = knn(X, 15, include_self=include_self)
+    blocks = list(knn_subset(X, 15, rows, include_self=include_self, block_bytes=1))
+    assert [b[0] for b in blocks] == list(range(0, 90, 16)) and blocks[-1][1] == 90
+    np.testing.assert_array_equal(np.vstack([b[2] for b in blocks]), idx[rows])
+    np.testing.assert_array_equal(np.vstack([b[3] for b in blocks]), dist[rows])
+    sets = np.vstack([b[2] for b in knn_subset(X, 15, rows, include_self=include_self, return_distance=False)])
+    np.testing.assert_array_equal(sets, np.sort(idx[rows], axis=1))
+    with pytest.raises(ValueError, match="k=701"):
+        next(knn_subset(X, 701, rows))
 
 
 def test_squared_distance_blocks_match_cdist(X):
@@ -211,20 +226,20 @@ def test_neighbour_sets_without_distances(X, k, include_self):
 
 
 # --------------------------------------------------------------------------------------------------
-# the symmetric-tile search (cellbench.knn_symmetric) with many lists, blocks and tiles
+# the symmetric-tile search (cellbench.neighbors.symmetric) with many lists, blocks and tiles
 # --------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture()
 def small_tiles(monkeypatch):
     """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc."""
-    from cellbench import knn_symmetric
+    from cellbench.neighbors import symmetric
 
-    monkeypatch.setattr(knn_symmetric, "LIST_CELLS", 50)
-    monkeypatch.setattr(knn_symmetric, "BOUND_COLUMNS", 64)
-    monkeypatch.setattr(knn_symmetric, "BOUND_PER_K", 2)
-    monkeypatch.setattr(knn_symmetric, "TILE_BLOCKS", 2)
-    return knn_symmetric
+    monkeypatch.setattr(symmetric, "LIST_CELLS", 50)
+    monkeypatch.setattr(symmetric, "BOUND_COLUMNS", 64)
+    monkeypatch.setattr(symmetric, "BOUND_PER_K", 2)
+    monkeypatch.setattr(symmetric, "TILE_BLOCKS", 2)
+    return symmetric
 
 
 @pytest.mark.parametrize("include_self", [True, False])
@@ -283,7 +298,7 @@ def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(smal
 
 
 def test_symmetric_tiles_only_when_their_candidates_fit():
-    from cellbench import knn_symmetric
+    from cellbench.neighbors import symmetric
 
-    assert knn_symmetric.fits(100_000, 200) and knn_symmetric.fits(1_000_000, 15)
-    assert not knn_symmetric.fits(1_000_000, 200)  # 1M x 200 streams by rows instead
+    assert symmetric.fits(100_000, 200) and symmetric.fits(1_000_000, 15)
+    assert not symmetric.fits(1_000_000, 200)  # 1M x 200 streams by rows instead

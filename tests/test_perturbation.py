@@ -33,9 +33,9 @@ from cellbench.tasks.perturbation import (
     match_controls,
     predicted_effect,
     prepare_perturbation,
-    reference_task_uns,
     sample_evaluated_genes,
 )
+from perturbation_helpers import reference_task_uns
 
 DATA = Path(__file__).parent / "data" / "papalexi2021_thp1_crispr_lowmoi.h5ad"
 QUERY = "grna_umi_max >= 5 and grna_umi_frac >= 0.8"

@@ -103,6 +103,32 @@ def test_scaled_scores_and_ranks_by_hand(results):
     assert clu.loc["X_a", "n_datasets"] == 2 and clu.loc["pca", "baseline"]
 
 
+def test_figure_data_without_drawing(results):
+    """What the figures show is decided in frames.py: rows, order, labels, bar positions."""
+    from cellbench.report.frames import bars_data, heatmap_data, rank_panels
+
+    head = headline(aggregate(find_result_files([results]), n_boot=0), n_boot=0)
+    hm = heatmap_data(head)
+    assert hm.models[-3:] == ["no_change", "other_mean", "pca"] and hm.n_models == len(hm.models) - 3
+    assert hm.ylabels[-1] == "pca (baseline)" and hm.baseline[-1]
+    assert [t for _, _, t in hm.task_groups] == sorted(set(head["task"]))
+    assert hm.task_groups[-1][1] == len(hm.xlabels) == hm.scaled.shape[1]
+    assert any(x.endswith("(↓ better)") and x.startswith("mean_squared_error") for x in hm.xlabels)
+    assert "over datasets" in hm.title  # pbmc and pancreas
+
+    panels = rank_panels(ranks(head))
+    clu = next(p for p in panels if p.task == "clustering")
+    assert list(clu.rows["model"]) == ["pca", "X_b", "X_a"]  # worst first: drawn bottom to top
+    assert clu.title == "clustering (2 datasets)" and clu.n_models == 3
+
+    bars = bars_data(head, "pbmc", level=0.9)
+    emb = next(p for p in bars.panels if p.task == "embedding")
+    assert [s.model for s in emb.series] == ["X_a", "X_b", "pca"] and emb.width == pytest.approx(0.8 / 3)
+    assert emb.series[0].xs == [pytest.approx(-0.4 + 0.8 / 6)] and emb.series[0].ys == [pytest.approx(0.6)]
+    assert emb.from_zero and bars.legend == ["X_a", "X_b", "pca"]
+    assert bars.title.startswith("pbmc: mean over seeds; error bars = 90% CI")
+
+
 @pytest.mark.skipif(not HAS_MULTIQC, reason="multiqc is not installed")
 def test_report_with_multiqc_has_every_section(results, tmp_path):
     rep = build_report([results], tmp_path / "report", baselines=DEFAULT_BASELINES, n_boot=100,

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from cellbench.cli import cli
 from cellbench.errors import InputError
 from cellbench.report.compare import COMPARISON_COLUMNS, compare, compare_pair, default_pairs
-from cellbench.report.table import aggregate, find_result_files, read_table, write_table
+from cellbench.report.table import aggregate, find_result_files
+from cellbench.report.tablefile import read_table, write_table
 from cellbench.stats import bootstrap_ci
 from report_helpers import metric, write
 

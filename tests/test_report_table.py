@@ -11,14 +11,10 @@ from click.testing import CliRunner
 
 from cellbench.cli import cli
 from cellbench.errors import InputError
-from cellbench.report.table import (
-    COLUMNS,
-    aggregate,
-    find_result_files,
-    read_table,
-    variant_label,
-    write_table,
-)
+from cellbench.report.columns import COLUMNS
+from cellbench.report.table import aggregate, find_result_files
+from cellbench.report.tablefile import read_table, write_table
+from cellbench.report.variants import canonical_params, row_params, variant_label
 from cellbench.stats import bootstrap_ci
 from report_helpers import FOLDS, metric, write, write_label_folds
 
@@ -97,6 +93,12 @@ def test_variant_labels_and_bookkeeping_params():
     assert variant_label({"fold": 3, "classifier": "rf"}) == "classifier=rf,fold=3"
     # counts and the effect fallback are bookkeeping, not the variant
     assert variant_label({"condition": "IFNGR1", "effect": "ratio", "n_genes": 12}) == "condition=IFNGR1"
+
+
+def test_row_params_reads_back_canonical_params():
+    params = {"condition": "A", "fold": 3, "effect": "ratio"}
+    assert row_params(canonical_params(params)) == {"condition": "A", "fold": 3}
+    assert row_params("") == {} and row_params("{}") == {}
 
 
 def test_perturbation_variants_pair_across_models_despite_bookkeeping(tmp_path):

@@ -1,4 +1,4 @@
-"""The fast paths for large inputs: the seeded IVF kNN backend, the CELLBENCH_KNN switch, the sampled
+"""The fast paths for large inputs: the seeded IVF kNN backend, the kNN mode switch, the sampled
 silhouette estimate, and label prediction's single predict_proba pass (same numbers as sklearn)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from cellbench.metrics.silhouette_label import silhouette_label
 from cellbench.metrics.silhouette_sampled import sampled_silhouette_widths
-from cellbench.neighbors import AUTO_IVF_CELLS, KNN_BACKENDS, knn, resolve_backend
+from cellbench.neighbors import AUTO_IVF_CELLS, KNN_BACKENDS, KNN_MODES, knn, resolve_backend
 
 PBMC = Path(__file__).parent / "data" / "pbmc68k_reduced.h5ad"
 
@@ -45,19 +45,20 @@ def test_ivf_is_registered_deterministic_and_close_to_exact(X):
     assert np.all(np.diff(sets, axis=1) > 0)
 
 
-def test_cellbench_knn_switch(monkeypatch):
-    monkeypatch.delenv("CELLBENCH_KNN", raising=False)
-    assert resolve_backend("exact", 10**7) == "exact"
-    monkeypatch.setenv("CELLBENCH_KNN", "auto")
-    assert resolve_backend("exact", AUTO_IVF_CELLS - 1) == "exact"
-    assert resolve_backend("exact", AUTO_IVF_CELLS) == "ivf"
-    monkeypatch.setenv("CELLBENCH_KNN", "ivf")
-    assert resolve_backend("exact", 10) == "ivf"
-    assert resolve_backend("exact", 10, "exact") == "exact"  # an explicit mode (--knn) beats the variable
+def test_knn_modes_resolve_to_a_backend(monkeypatch):
+    assert resolve_backend("exact", 10**7) == "exact"  # no mode: exact
+    assert resolve_backend("exact", AUTO_IVF_CELLS - 1, "auto") == "exact"
+    assert resolve_backend("exact", AUTO_IVF_CELLS, "auto") == "ivf"
+    assert resolve_backend("exact", 10, "ivf") == "ivf"
+    assert resolve_backend("exact", 10, " IVF ") == "ivf"
     assert resolve_backend("exact", 10, "scanpy") == "scanpy"
-    monkeypatch.setenv("CELLBENCH_KNN", "fast")
-    with pytest.raises(ValueError, match="CELLBENCH_KNN"):
-        resolve_backend("exact", 10)
+    assert resolve_backend("ivf", 10, "exact") == "ivf"  # a backend named by the caller is used as is
+    assert KNN_MODES == ("exact", "ivf", "auto", "scanpy") and KNN_BACKENDS == ("exact", "ivf")
+    with pytest.raises(ValueError, match="fast"):
+        resolve_backend("exact", 10, "fast")
+    # the library never reads CELLBENCH_KNN: only the CLI does (`cellbench clustering --knn`)
+    monkeypatch.setenv("CELLBENCH_KNN", "ivf")
+    assert resolve_backend("exact", 10**7) == "exact"
 
 
 def test_clustering_records_the_graph_search(tmp_path, monkeypatch):
@@ -97,10 +98,10 @@ def test_sampled_silhouette_is_exact_on_a_full_sample_and_covers_it_otherwise(pb
 
 @pytest.mark.parametrize("name", ["knn", "rf"])
 def test_predict_from_proba_equals_sklearn_predict(X, pbmc, name):
-    from cellbench.tasks.label_prediction import class_codes, make_classifier
+    from cellbench.tasks.label_prediction import class_codes, make_label_classifier
 
     _, codes = class_codes(pbmc.obs["bulk_labels"])
-    clf = make_classifier(name, seed=42).fit(X[::2], codes[::2])
+    clf = make_label_classifier(name, seed=42).fit(X[::2], codes[::2])
     proba = clf.predict_proba(X[1::2])
     assert np.array_equal(clf.classes_[np.argmax(proba, axis=1)], clf.predict(X[1::2]))
 
@@ -122,8 +123,9 @@ def test_sampled_entropy_is_exact_on_a_full_sample_and_covers_it_otherwise(pbmc,
     assert part.params == {"n_sample": 250} and part.ci.low < exact < part.ci.high
 
 
-def test_cellbench_knn_switches_only_the_clustering_graph(monkeypatch):
+def test_knn_mode_switches_only_the_clustering_graph(monkeypatch):
     from cellbench import neighbors
+    from cellbench.neighbors import scanpy_graph
 
     calls = []
     real = neighbors.knn
@@ -134,15 +136,12 @@ def test_cellbench_knn_switches_only_the_clustering_graph(monkeypatch):
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(neighbors.SCANPY_EXACT_LIMIT, 8))
-    monkeypatch.setattr(neighbors, "knn", spy)
-    monkeypatch.setenv("CELLBENCH_KNN", "ivf")
+    monkeypatch.setattr(scanpy_graph, "knn", spy)
     pytest.importorskip("faiss")
-    neighbors.scanpy_connectivities(X, 15)
+    neighbors.scanpy_connectivities(X, 15, mode="ivf")
     assert calls == ["ivf"]
-    # the metrics' own searches (entropy: knn_blocks with the default backend) stay exact
-    exact_sets = neighbors.knn(X[:500], 10, return_distance=False)[0]
-    monkeypatch.delenv("CELLBENCH_KNN")
-    assert np.array_equal(exact_sets, neighbors.knn(X[:500], 10, return_distance=False)[0])
+    neighbors.scanpy_connectivities(X, 15)  # no mode: exact
+    assert calls == ["ivf", "exact"]
 
 
 @pytest.mark.parametrize("task", ["embedding", "integration"])

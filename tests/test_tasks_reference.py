@@ -154,3 +154,62 @@ def test_clustering_at_8192_cells_and_more_uses_exact_knn():
     assert -1 <= got[("adjusted_rand_index", ())] <= 1 and 0 <= got[("normalized_mutual_info", ())] <= 1
     again = run_clustering(X, labels, seed=42)
     np.testing.assert_array_equal(again.clusters, outcome.clusters)
+
+
+def test_clustering_task_records_the_graph_that_ran():
+    """scanpy shrinks k to 1 + n // 2 below 15 cells; params.n_neighbors says what the graph used."""
+    from cellbench.tasks.clustering import clustering_task
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (5, 4)), rng.normal(8, 1, (5, 4))])
+    labels = np.array(["a"] * 5 + ["b"] * 5)
+    outcome = clustering_task(X, labels, label_key="cell_type", source="tiny.h5ad", seed=42, knn="scanpy")
+    assert outcome.n_cells == 10
+    assert outcome.params == {"label_key": "cell_type", "n_neighbors": 6, "resolution": 1.0, "n_iterations": 2,
+                              "n_clusters": outcome.params["n_clusters"], "knn": "exact"}
+    assert [m.metric_type for m in outcome.metrics] == ["adjusted_rand_index", "normalized_mutual_info"]
+
+
+@pytest.mark.parametrize("task, kwargs, message", [
+    ("clustering", {}, "tiny.h5ad: obs column 'k': needs at least 2 distinct labels, found 1"),
+    ("embedding", {}, "tiny.h5ad: obs column 'k': needs at least 2 distinct labels, found 1"),
+])
+def test_tasks_check_their_data(task, kwargs, message):
+    import importlib
+
+    from cellbench.errors import InputError
+
+    entry = getattr(importlib.import_module(f"cellbench.tasks.{task}"), f"{task}_task")
+    with pytest.raises(InputError) as err:
+        entry(np.zeros((4, 2)), np.array(["x"] * 4), label_key="k", source="tiny.h5ad", **kwargs)
+    assert str(err.value) == message
+
+
+def test_task_checks_name_the_input_and_the_reason():
+    from cellbench.errors import InputError
+    from cellbench.tasks.checks import require_cells, require_distinct
+
+    assert require_distinct(["a", "b", "a"], 2, "f.h5ad: obs column 'c'") == 2
+    with pytest.raises(InputError, match=r"^f.h5ad: obs column 'c': needs at least 2 distinct batches, found 1$"):
+        require_distinct(["a", "a"], 2, "f.h5ad: obs column 'c'", what="batches")
+    with pytest.raises(InputError, match=r"^f.h5ad: 2 cells, at least 3 needed \(a kNN graph needs neighbours\)$"):
+        require_cells(2, 3, "f.h5ad", "a kNN graph needs neighbours")
+
+
+def test_sequential_and_integration_tasks_return_their_params():
+    import pandas as pd
+
+    from cellbench.tasks.integration import integration_task
+    from cellbench.tasks.sequential import sequential_task
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3))
+    column = pd.Series(["d0", "d3", "d7", "d9"] * 10, index=[f"c{i}" for i in range(40)])
+    seq = sequential_task(X, column, time_key="day", source="t.h5ad", time_order=["d0", "d3", "d7", "d9"], k=5,
+                          n_boot=0)
+    assert seq.params == {"time_key": "day", "k": 5, "adaptive_k": False, "normalize": True,
+                          "time_order": ["d0", "d3", "d7", "d9"]}
+    assert seq.n_cells == 40
+    integ = integration_task(X, np.array(["a", "b"] * 20), np.array(["x"] * 20 + ["y"] * 20), label_key="l",
+                             batch_key="b", source="t.h5ad", k=200, max_cells=30, n_boot=0)
+    assert integ.params == {"label_key": "l", "batch_key": "b", "n_neighbors": 40, "max_cells": 30}

@@ -15,6 +15,8 @@ import logging
 
 import numpy as np
 
+from cellbench.errors import InputError
+
 log = logging.getLogger("cellbench")
 
 N_TOP_GENES = 3000
@@ -67,3 +69,37 @@ def looks_like_counts(matrix, sample: int = 1000, seed: int = 42) -> bool:
     part = matrix[np.sort(rows)]
     values = part.data if sp.issparse(part) else np.asarray(part).ravel()
     return bool(np.all(values >= 0) and np.all(np.abs(values - np.rint(values)) < 1e-3))
+
+
+def baseline_anndata(adata, matrix, *, method: str, where: str, settings: dict, n_top_genes: int = N_TOP_GENES,
+                     n_comps: int = N_COMPS, seed: int = 42):
+    """The baseline file of `cellbench baseline` as an AnnData with `adata`'s cell ids: obsm["X_pca"]
+    (method "pca") or the expression `matrix` itself as X ("raw"); uns["cellbench_baseline"] holds
+    `settings` plus, for PCA, its own. A matrix no baseline can be made of is an InputError naming `where`."""
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
+
+    if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InputError(f"{where}: no expression matrix")
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{where}: expression matrix has NaN/inf values")
+    settings = dict(settings)
+    obs = pd.DataFrame(index=pd.Index(adata.obs_names.astype(str), name=None))
+    if method == "pca":
+        if np.any(values < 0):
+            raise InputError(f"{where}: negative values, not raw counts (give the counts with --layer)")
+        if not looks_like_counts(matrix, seed=seed):
+            log.warning("%s: values are not all integers; the PCA baseline expects raw counts", where)
+        try:
+            pca = pca_baseline(matrix, n_top_genes=n_top_genes, n_comps=n_comps, seed=seed)
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        settings.update(n_top_genes=n_top_genes, n_comps=n_comps, seed=seed, n_genes_used=pca["n_genes_used"])
+        out = ad.AnnData(obs=obs, obsm={"X_pca": pca["X_pca"]})
+    else:
+        X = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
+        out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=adata.var_names.astype(str)))
+    out.uns["cellbench_baseline"] = {k: ("" if v is None else v) for k, v in settings.items()}
+    return out

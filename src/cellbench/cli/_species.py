@@ -1,13 +1,15 @@
-"""Options and loading shared by the cross-species commands (one dataset + representation per species).
+"""Options shared by the cross-species commands (one dataset + representation per species).
 
 Repeated options pair up by position: the i-th --input is the i-th --species and, when given, the
 i-th --embedding, --label-key and --sample-key (a --label-key / --sample-key given once applies to
 every species). --obsm-key / --layer name where the representation sits, in every species' file.
-Heavy imports happen inside functions, so importing this module costs only click.
+Reading a species is cellbench.io.species. Heavy imports happen inside functions, so importing this
+module costs only click.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -114,49 +116,39 @@ class SpeciesSpec:
             raise click.BadParameter(f"'{name}' is not one of the --species ({', '.join(self.species)})", param_hint=option)
         return self.species.index(name)
 
-    def load(self, i: int, dtype=None):
-        """(SpeciesData, adata, input-file records) of the i-th species; the representation keeps its
-        stored float precision unless `dtype` is given."""
-        import numpy as np
+    def load(self, indices: list[int]):
+        """The species at `indices` (cellbench.io.species.LoadedSpecies), checked to share one width."""
+        from cellbench.io.species import check_same_width, load_species
 
-        from cellbench.errors import InputError
-        from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
-        from cellbench.io.extract import source_inputs
-        from cellbench.io.label_data import load_features
-        from cellbench.io.representation import RepresentationSpec
-        from cellbench.tasks.cross_species_label import SpeciesData
-
-        path = self.inputs[i]
-        adata = read_h5ad(path)
-        spec = RepresentationSpec(file=self.embeddings[i], obsm_key=self.obsm_key, layer=self.layer)
-        X = load_features(adata, path, spec)
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        X = np.asarray(X, dtype=dtype) if dtype is not None else np.asarray(X)
-        labels = labels_as_strings(obs_column(adata, self.label_keys[i], path), path)
-        sample_ids = None
-        if self.sample_keys[i] is not None:
-            column = obs_column(adata, self.sample_keys[i], path)
-            if column.isna().any():
-                first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
-                raise InputError(f"{path}: obs column '{self.sample_keys[i]}' has missing sample ids, first at cell '{first}'")
-            sample_ids = np.asarray(column.astype(object), dtype=object)
-        records = source_inputs(adata, path, self.embeddings[i], role_suffix=f":{self.species[i]}")
-        data = SpeciesData(self.species[i], X, labels, sample_ids, self.label_keys[i], self.sample_keys[i])
-        return data, adata, records
-
-    def where(self, i: int) -> str:
-        return self.embeddings[i] or self.inputs[i]
+        species = [
+            load_species(
+                self.inputs[i], self.species[i], embedding=self.embeddings[i], obsm_key=self.obsm_key,
+                layer=self.layer, label_key=self.label_keys[i], sample_key=self.sample_keys[i],
+            )
+            for i in indices
+        ]
+        check_same_width(species)
+        return species
 
 
-def check_same_width(spec: SpeciesSpec, indices, datas) -> None:
-    """Every species' representation must have the same number of dimensions (one model)."""
+def check_sample_ids(species, aggregation: str) -> None:
+    """--aggregation mean/median needs sample ids for every species read."""
     from cellbench.errors import InputError
 
-    first = indices[0]
-    for i, d in zip(indices[1:], datas[1:]):
-        if d.X.shape[1] != datas[0].X.shape[1]:
-            raise InputError(
-                f"{spec.where(i)}: {d.X.shape[1]}-d representation for species '{spec.species[i]}' but "
-                f"{spec.where(first)} has {datas[0].X.shape[1]}-d; all species must come from the same model"
-            )
+    if aggregation in ("mean", "median"):
+        for d in species:
+            if d.sample_ids is None:
+                raise InputError(f"{d.path}: --aggregation {aggregation} needs --sample-key")
+
+
+@contextlib.contextmanager
+def naming_species_files(species):
+    """An InputError about a species (its text names "species 'NAME'") is prefixed with that
+    species' file; one naming none of them, with every file read."""
+    from cellbench.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        about = [d for d in species if f"species '{d.name}'" in str(exc)] or species
+        raise InputError(f"{', '.join(d.path for d in about)}: {exc}") from None

@@ -27,7 +27,8 @@ from cellbench.cli._report_options import report_options
 @threads_option
 def command(results, output_prefix, baselines, n_boot, seed, level, threads):
     from cellbench.cli._options import limit_threads
-    from cellbench.report.table import aggregate, find_result_files, parse_baselines, write_table
+    from cellbench.report.table import aggregate, find_result_files, parse_baselines
+    from cellbench.report.tablefile import write_table
 
     files = find_result_files(results)
     if not files:

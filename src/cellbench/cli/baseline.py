@@ -33,47 +33,21 @@ from cellbench.cli._options import seed_option
 def command(input_path, method, layer, n_top_genes, n_comps, seed, threads, output):
     import logging
 
-    import anndata as ad
-    import numpy as np
-    import pandas as pd
-    import scipy.sparse as sp
-
     from cellbench import __version__
-    from cellbench.baselines import looks_like_counts, pca_baseline
+    from cellbench.baselines import baseline_anndata
     from cellbench.cli._options import limit_threads
-    from cellbench.errors import InputError
     from cellbench.io.atomic import atomic_path
     from cellbench.io.dataset import layer_or_x, read_h5ad
     from cellbench.io.results import sha256_file
 
-    log = logging.getLogger("cellbench")
     adata = read_h5ad(input_path)
     matrix = layer_or_x(adata, layer, input_path)
     where = f"{input_path}:{'layers[' + layer + ']' if layer else 'X'}"
-    if matrix is None or matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise InputError(f"{where}: no expression matrix")
-    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"{where}: expression matrix has NaN/inf values")
     settings = {"method": method, "layer": layer, "source": str(input_path).rsplit("/", 1)[-1],
                 "source_sha256": sha256_file(input_path), "cellbench": __version__}
-    obs = pd.DataFrame(index=pd.Index(adata.obs_names.astype(str), name=None))
-    if method == "pca":
-        if np.any(values < 0):
-            raise InputError(f"{where}: negative values, not raw counts (give the counts with --layer)")
-        if not looks_like_counts(matrix, seed=seed):
-            log.warning("%s: values are not all integers; the PCA baseline expects raw counts", where)
-        try:
-            with limit_threads(threads):
-                pca = pca_baseline(matrix, n_top_genes=n_top_genes, n_comps=n_comps, seed=seed)
-        except ValueError as exc:
-            raise InputError(f"{where}: {exc}") from None
-        settings.update(n_top_genes=n_top_genes, n_comps=n_comps, seed=seed, n_genes_used=pca["n_genes_used"])
-        out = ad.AnnData(obs=obs, obsm={"X_pca": pca["X_pca"]})
-    else:
-        X = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
-        out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=adata.var_names.astype(str)))
-    out.uns["cellbench_baseline"] = {k: ("" if v is None else v) for k, v in settings.items()}
+    with limit_threads(threads):
+        out = baseline_anndata(adata, matrix, method=method, where=where, settings=settings, n_top_genes=n_top_genes,
+                               n_comps=n_comps, seed=seed)
     with atomic_path(output) as tmp:
         out.write_h5ad(tmp)
-    log.info("%s: %s baseline of %d cells -> %s", input_path, method, out.n_obs, output)
+    logging.getLogger("cellbench").info("%s: %s baseline of %d cells -> %s", input_path, method, out.n_obs, output)

@@ -3,6 +3,7 @@
 import click
 
 from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, seed_option
+from cellbench.cli._report_options import baselines_option, level_option
 
 
 @click.command(
@@ -21,8 +22,7 @@ from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, seed_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Comparison TSV to write.")
 @click.option("--model-a", default=None, help="Compare this model ...")
 @click.option("--model-b", default=None, help="... with this one (both: one pair).")
-@click.option("--baselines", default="pca,raw_expression,no_change,other_mean", show_default=True,
-              help="Comma-separated model names that are baselines.")
+@baselines_option("Comma-separated model names that are baselines.")
 @click.option("--unit", type=click.Choice(["dataset", "seed"]), default="dataset", show_default=True,
               help="Paired unit: a dataset (mean over seeds), or a dataset x seed (only for metrics that "
               "change with the seed; a deterministic metric repeated over seeds is not more evidence).")
@@ -32,17 +32,16 @@ from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, seed_option
 @click.option("--n-boot", default=10000, show_default=True, type=N_BOOT,
               help=f"Bootstrap resamples for the CI of the mean difference. {N_BOOT_TEXT}")
 @seed_option("Seed of the bootstrap.")
-@click.option("--level", default=0.95, show_default=True,
-              type=click.FloatRange(0, 1, min_open=True, max_open=True), help="CI coverage.")
+@level_option("CI coverage.")
 @click.option("--tie-tolerance", default=1e-12, show_default=True, type=click.FloatRange(min=0),
               help="Absolute difference at or below which two models tie on a unit.")
 def command(table_path, output, model_a, model_b, baselines, unit, pool, n_boot, seed, level, tie_tolerance):
     from cellbench.report.compare import compare, write_comparison
-    from cellbench.report.table import parse_baselines, read_table
+    from cellbench.report.table import parse_baselines
+    from cellbench.report.tablefile import mark_baselines, read_table
 
     base = parse_baselines(baselines)
-    table = read_table(table_path)
-    table["baseline"] = table["model"].isin(set(base))
+    table = mark_baselines(read_table(table_path), base)
     comp = compare(
         table,
         model_a=model_a,

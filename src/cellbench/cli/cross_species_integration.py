@@ -28,41 +28,19 @@ from cellbench.cli._species import species_options
 def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name,
             n_neighbors, output, seed, threads, n_boot, stopwatch):
     from cellbench.cli._options import limit_threads
-    from cellbench.cli._species import SpeciesSpec, check_same_width
-    from cellbench.errors import InputError
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.cross_species_integration import cross_species_integration
+    from cellbench.cli._species import SpeciesSpec
+    from cellbench.io.results import write_task_result
+    from cellbench.tasks.cross_species_integration import (
+        check_species_count,
+        cross_species_integration_outcome,
+    )
 
     spec = SpeciesSpec(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name)
-    if len(spec.inputs) < 2:
-        raise InputError(
-            f"{spec.inputs[0]}: cross-species integration needs at least 2 species (--input/--species pairs), "
-            f"got 1 ('{spec.species[0]}')"
-        )
-    indices = list(range(len(spec.inputs)))
-    loaded = [spec.load(i) for i in indices]
-    datas = [d for d, _, _ in loaded]
-    check_same_width(spec, indices, datas)
+    check_species_count(spec.inputs, spec.species)
+    loaded = spec.load(list(range(len(spec.inputs))))
     with limit_threads(threads):
-        metrics = cross_species_integration(
-            [d.X for d in datas], [d.labels for d in datas], [d.name for d in datas], k=n_neighbors, seed=seed,
-            n_boot=n_boot,
-        )
-    params = {
-        "species": spec.species,
-        "label_key": dict(zip(spec.species, spec.label_keys)),
-        "n_neighbors": int(n_neighbors),
-        "n_cells_per_species": {d.name: int(d.X.shape[0]) for d in datas},
-    }
-    result = make_result(
-        task="cross_species_integration",
-        dataset=spec.dataset,
-        model=spec.model,
-        seed=seed,
-        params=params,
-        metrics=metrics,
-        inputs=[r for _, _, recs in loaded for r in recs],
-        n_cells=int(sum(d.X.shape[0] for d in datas)),
-        stopwatch=stopwatch,
+        outcome = cross_species_integration_outcome(loaded, k=n_neighbors, seed=seed, n_boot=n_boot)
+    write_task_result(
+        output, outcome, task="cross_species_integration", dataset=spec.dataset, model=spec.model, seed=seed,
+        inputs=[r for d in loaded for r in d.inputs], stopwatch=stopwatch,
     )
-    write_result(result, output)

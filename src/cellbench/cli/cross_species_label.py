@@ -41,63 +41,24 @@ from cellbench.cli._species import species_options
 @task_command
 def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name,
             train_species, test_species, aggregation, n_folds, classifiers, output, seed, threads, n_boot, stopwatch):
+    from cellbench.cli._label import parse_classifiers
     from cellbench.cli._options import limit_threads
-    from cellbench.cli._species import SpeciesSpec, check_same_width
-    from cellbench.errors import InputError
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.cross_species_label import CLASSIFIERS, species_pair_metrics
+    from cellbench.cli._species import SpeciesSpec, check_sample_ids, naming_species_files
+    from cellbench.io.results import write_task_result
+    from cellbench.tasks.cross_species_label import species_pair_outcome
 
-    wanted = [c.strip() for c in classifiers.split(",") if c.strip()]
-    if not wanted or set(wanted) - set(CLASSIFIERS):
-        raise click.BadParameter(f"choose from {', '.join(CLASSIFIERS)} (comma-separated); got '{classifiers}'",
-                                 param_hint="--classifiers")
-    wanted = [c for c in CLASSIFIERS if c in wanted]
+    wanted = parse_classifiers(classifiers, param_hint="--classifiers")
     spec = SpeciesSpec(inputs, species, embeddings, obsm_key, layer, label_keys, sample_keys, model_name, dataset_name)
     i_train = spec.index(train_species, "--train-species")
     i_test = spec.index(test_species, "--test-species")
-    indices = [i_train] if i_train == i_test else [i_train, i_test]
-    loaded = [spec.load(i) for i in indices]
-    datas = [d for d, _, _ in loaded]
-    check_same_width(spec, indices, datas)
-    if aggregation in ("mean", "median"):
-        for i, d in zip(indices, datas):
-            if d.sample_ids is None:
-                raise InputError(f"{spec.inputs[i]}: --aggregation {aggregation} needs --sample-key")
-    train = datas[0]
-    test = datas[-1]
-    try:
-        with limit_threads(threads):
-            metrics, info = species_pair_metrics(
-                train, test, aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=wanted, threads=threads,
-                n_boot=n_boot,
-            )
-    except InputError as exc:  # name the file of the species the message is about
-        about = [i for i in indices if f"species '{spec.species[i]}'" in str(exc)] or indices
-        raise InputError(f"{', '.join(spec.inputs[i] for i in about)}: {exc}") from None
-    params = {
-        "train_species": train_species,
-        "test_species": test_species,
-        "label_key": {spec.species[i]: spec.label_keys[i] for i in indices},
-        "sample_key": {spec.species[i]: spec.sample_keys[i] for i in indices if spec.sample_keys[i]},
-        "aggregation": info["aggregation"],
-        "n_folds": int(n_folds) if i_train == i_test else None,
-        "classifiers": wanted,
-        "dropped_classes": info["dropped_classes"],
-        "n_classes": info["n_classes"],
-        "n_train": info["n_train"],
-    }
-    if i_train != i_test:
-        params["n_test"] = info["n_test"]
-        params["unseen_test_labels"] = info["unseen_test_labels"]
-    result = make_result(
-        task="cross_species_label",
-        dataset=spec.dataset,
-        model=spec.model,
-        seed=seed,
-        params=params,
-        metrics=metrics,
-        inputs=[r for _, _, recs in loaded for r in recs],
-        n_cells=int(sum(a.n_obs for _, a, _ in loaded)),
-        stopwatch=stopwatch,
+    loaded = spec.load([i_train] if i_train == i_test else [i_train, i_test])
+    check_sample_ids(loaded, aggregation)
+    with naming_species_files(loaded), limit_threads(threads):
+        outcome = species_pair_outcome(
+            loaded[0], loaded[-1], aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=wanted,
+            threads=threads, n_boot=n_boot,
+        )
+    write_task_result(
+        output, outcome, task="cross_species_label", dataset=spec.dataset, model=spec.model, seed=seed,
+        inputs=[r for d in loaded for r in d.inputs], stopwatch=stopwatch,
     )
-    write_result(result, output)

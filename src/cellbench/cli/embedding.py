@@ -29,25 +29,15 @@ from cellbench.cli._options import (
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, max_cells, output, seed,
             threads, n_boot, stopwatch):
-    from cellbench.cli._embedding_tasks import require_distinct
-    from cellbench.cli._options import TaskInputs, limit_threads
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.embedding import embedding_metrics
+    from cellbench.cli._options import limit_threads
+    from cellbench.io.results import write_task_result
+    from cellbench.io.task_inputs import TaskInputs
+    from cellbench.tasks.embedding import embedding_task
 
     data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
     labels = data.labels(label_key)
-    require_distinct(labels, 2, f"{input_path}: obs column '{label_key}'")
     with limit_threads(threads):
-        metrics = embedding_metrics(data.X, labels, seed=seed, n_boot=n_boot, max_cells=max_cells)
-    result = make_result(
-        task="embedding",
-        dataset=data.dataset,
-        model=data.model,
-        seed=seed,
-        params={"label_key": label_key, **({"max_cells": max_cells} if max_cells else {})},
-        metrics=metrics,
-        inputs=data.inputs,
-        n_cells=len(labels),
-        stopwatch=stopwatch,
-    )
-    write_result(result, output)
+        outcome = embedding_task(data.X, labels, label_key=label_key, source=input_path, seed=seed, n_boot=n_boot,
+                                 max_cells=max_cells)
+    write_task_result(output, outcome, task="embedding", dataset=data.dataset, model=data.model, seed=seed,
+                      inputs=data.inputs, stopwatch=stopwatch)

@@ -34,28 +34,15 @@ from cellbench.cli._options import (
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, batch_key, n_neighbors,
             max_cells, output, seed, threads, n_boot, stopwatch):
-    from cellbench.cli._embedding_tasks import require_distinct
-    from cellbench.cli._options import TaskInputs, limit_threads
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.integration import integration_metrics
+    from cellbench.cli._options import limit_threads
+    from cellbench.io.results import write_task_result
+    from cellbench.io.task_inputs import TaskInputs
+    from cellbench.tasks.integration import integration_task
 
     data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
-    labels = data.labels(label_key)
-    batch = data.labels(batch_key)
-    require_distinct(batch, 2, f"{input_path}: obs column '{batch_key}'", what="batches")
+    labels, batch = data.labels(label_key), data.labels(batch_key)
     with limit_threads(threads):
-        metrics = integration_metrics(data.X, labels, batch, k=n_neighbors, seed=seed, n_boot=n_boot,
-                                      max_cells=max_cells)
-    result = make_result(
-        task="integration",
-        dataset=data.dataset,
-        model=data.model,
-        seed=seed,
-        params={"label_key": label_key, "batch_key": batch_key, "n_neighbors": int(min(n_neighbors, len(labels))),
-                **({"max_cells": max_cells} if max_cells else {})},
-        metrics=metrics,
-        inputs=data.inputs,
-        n_cells=len(labels),
-        stopwatch=stopwatch,
-    )
-    write_result(result, output)
+        outcome = integration_task(data.X, labels, batch, label_key=label_key, batch_key=batch_key,
+                                   source=input_path, k=n_neighbors, seed=seed, n_boot=n_boot, max_cells=max_cells)
+    write_task_result(output, outcome, task="integration", dataset=data.dataset, model=data.model, seed=seed,
+                      inputs=data.inputs, stopwatch=stopwatch)

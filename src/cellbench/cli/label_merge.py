@@ -24,67 +24,19 @@ from cellbench.cli._options import n_boot_option, threads_option
 @threads_option
 @click.argument("fold_results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(output, classifiers, n_boot, threads, fold_results):
-    from cellbench.cli._label import parse_classifiers, result_params
+    from cellbench.cli._label import parse_classifiers
     from cellbench.cli._options import limit_threads
-    from cellbench.errors import InputError
-    from cellbench.io.results import Stopwatch, make_result, read_result, write_result
-    from cellbench.tasks.label_prediction import merge_folds
+    from cellbench.io.results import Stopwatch, read_result, write_task_result
+    from cellbench.tasks.label_folds import merge_fold_results
 
     stopwatch = Stopwatch()
     wanted = parse_classifiers(classifiers)
     results = [(path, read_result(path)) for path in fold_results]
-    first_path, first = results[0]
-    same = ("dataset", "model", "seed")
-    same_params = ("label_key", "min_class_size", "n_folds", "n_classes", "n_cells_used")
-
-    def files(res):
-        return sorted((f.role, f.name, f.sha256) for f in res.inputs)
-
-    seen: dict[tuple[str, int], str] = {}
-    for path, res in results:
-        if res.task != "label_prediction_fold":
-            raise InputError(f"{path}: task is '{res.task}', not a label_prediction_fold result")
-        for field in same:
-            if getattr(res, field) != getattr(first, field):
-                raise InputError(
-                    f"{path}: {field} '{getattr(res, field)}' differs from '{getattr(first, field)}' in {first_path}"
-                )
-        for key in same_params:
-            if res.params.get(key) != first.params.get(key):
-                raise InputError(
-                    f"{path}: params.{key} {res.params.get(key)!r} differs from {first.params.get(key)!r} in {first_path}"
-                )
-        if files(res) != files(first):
-            raise InputError(f"{path}: made from other input files (dataset, representation or folds) than {first_path}")
-        key = (res.params.get("classifier"), res.params.get("fold"))
-        if key in seen:
-            raise InputError(f"{path}: classifier {key[0]} fold {key[1]} also in {seen[key]}")
-        seen[key] = path
-    n_folds = int(first.params["n_folds"])
-    for clf, fold in sorted(seen):
-        if clf not in wanted:
-            raise InputError(f"{seen[(clf, fold)]}: classifier {clf} not in --classifiers {','.join(wanted)}")
-    for clf in wanted:
-        for fold in range(n_folds):
-            if (clf, fold) not in seen:
-                raise InputError(f"missing the result of classifier {clf} fold {fold} (of {n_folds} folds)")
     with limit_threads(threads):
-        metrics = merge_folds((m for _, res in results for m in res.metrics), seed=first.seed, n_boot=n_boot)
-    p = first.params
-    params = result_params(
-        label_key=p.get("label_key"), min_class_size=p.get("min_class_size"), n_folds=n_folds,
-        classifiers=wanted, n_classes=p["n_classes"], n_cells_used=p["n_cells_used"],
+        outcome = merge_fold_results(results, wanted, n_boot=n_boot)
+    first = results[0][1]
+    write_task_result(
+        output, outcome, task="label_prediction", dataset=first.dataset, model=first.model, seed=first.seed,
+        # the same in every fold result (checked)
+        inputs=sorted(first.inputs, key=lambda f: (f.role, f.name)), stopwatch=stopwatch,
     )
-    inputs = sorted(first.inputs, key=lambda f: (f.role, f.name))  # same in every fold result (checked)
-    result = make_result(
-        task="label_prediction",
-        dataset=first.dataset,
-        model=first.model,
-        seed=first.seed,
-        params=params,
-        metrics=metrics,
-        inputs=inputs,
-        n_cells=first.n_cells,
-        stopwatch=stopwatch,
-    )
-    write_result(result, output)

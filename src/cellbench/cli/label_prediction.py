@@ -29,36 +29,21 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, classifiers, n_folds,
             min_class_size, output, seed, threads, n_boot, stopwatch):
-    import numpy as np
-
-    from cellbench.cli._label import LabelInputs, parse_classifiers, result_params
+    from cellbench.cli._label import parse_classifiers
     from cellbench.cli._options import limit_threads
-    from cellbench.io.dataset import labels_as_strings, obs_column
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.label_prediction import check_labels, run_label_prediction
+    from cellbench.io.label_data import LabelInputs
+    from cellbench.io.results import write_task_result
+    from cellbench.tasks.label_prediction import label_prediction_outcome
 
     wanted = parse_classifiers(classifiers)
     data = LabelInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
-    labels = labels_as_strings(obs_column(data.adata, label_key, input_path), input_path)
-    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'", n_folds=n_folds)
+    labels = data.labels(label_key)
     with limit_threads(threads):
-        metrics = run_label_prediction(
-            data.X, labels, classifiers=wanted, n_folds=n_folds, min_class_size=min_class_size, seed=seed,
-            threads=threads, n_boot=n_boot,
+        outcome = label_prediction_outcome(
+            data.X, labels, label_key=label_key, where=f"{input_path}: obs column '{label_key}'", classifiers=wanted,
+            n_folds=n_folds, min_class_size=min_class_size, seed=seed, threads=threads, n_boot=n_boot,
         )
-    params = result_params(
-        label_key=label_key, min_class_size=min_class_size, n_folds=n_folds, classifiers=wanted,
-        n_classes=len(np.unique(labels[keep])), n_cells_used=int(keep.sum()),
+    write_task_result(
+        output, outcome, task="label_prediction", dataset=data.dataset, model=data.model, seed=seed,
+        inputs=data.inputs, stopwatch=stopwatch,
     )
-    result = make_result(
-        task="label_prediction",
-        dataset=data.dataset,
-        model=data.model,
-        seed=seed,
-        params=params,
-        metrics=metrics,
-        inputs=data.inputs,
-        n_cells=data.adata.n_obs,
-        stopwatch=stopwatch,
-    )
-    write_result(result, output)

@@ -24,29 +24,17 @@ from cellbench.cli._options import dataset_options, seed_option
 def command(input_path, dataset_name, label_key, min_class_size, n_folds, seed, output):
     import logging
 
-    import numpy as np
+    from cellbench.io.label_data import read_labels, write_folds
+    from cellbench.io.task_inputs import default_dataset_name
+    from cellbench.tasks.label_folds import split_labels
 
-    from cellbench.cli._options import default_dataset_name
-    from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
-    from cellbench.io.label_data import write_folds
-    from cellbench.tasks.label_prediction import assign_folds, check_labels
-
-    adata = read_h5ad(input_path)
-    labels = labels_as_strings(obs_column(adata, label_key, input_path), input_path)
-    keep = check_labels(labels, min_class_size, where=f"{input_path}: obs column '{label_key}'", n_folds=n_folds)
-    kept_labels = labels[keep]
-    counts = np.unique(kept_labels, return_counts=True)[1]
-    if counts.min() < n_folds:
-        logging.getLogger("cellbench").warning(
-            "%s: a class has %d cells, fewer than --n-folds %d: some folds will lack it", input_path,
-            counts.min(), n_folds,
-        )
-    folds = assign_folds(kept_labels, n_folds, seed)
-    dataset = default_dataset_name(input_path, dataset_name)
-    meta = {"dataset": dataset, "label_key": label_key, "min_class_size": min_class_size,
-            "n_folds": n_folds, "seed": seed}
-    write_folds(output, np.asarray(adata.obs_names)[keep], kept_labels, folds, meta)
+    ids, labels = read_labels(input_path, label_key)
+    keep, folds = split_labels(labels, min_class_size=min_class_size, n_folds=n_folds, seed=seed, path=input_path,
+                               label_key=label_key)
+    meta = {"dataset": default_dataset_name(input_path, dataset_name), "label_key": label_key,
+            "min_class_size": min_class_size, "n_folds": n_folds, "seed": seed}
+    write_folds(output, ids[keep], labels[keep], folds, meta)
     logging.getLogger("cellbench").info(
         "%s: %d of %d cells in %d classes kept, %d folds -> %s", input_path, int(keep.sum()), len(labels),
-        len(counts), n_folds, output,
+        len(set(labels[keep])), n_folds, output,
     )

@@ -46,10 +46,9 @@ def command(prepared, prediction, baseline, layer, conditions, effect, top_n, mo
     from pathlib import Path
 
     from cellbench.cli._options import limit_threads
-    from cellbench.errors import InputError
     from cellbench.io.perturbation import load_prediction, read_prepared
-    from cellbench.io.results import Stopwatch, input_file, make_result, write_result
-    from cellbench.tasks.perturbation import evaluate_baseline, evaluate_prediction, select_conditions
+    from cellbench.io.results import Stopwatch, input_file, write_task_result
+    from cellbench.tasks.perturbation import check_request, score_perturbation
 
     stopwatch = Stopwatch()
     if (prediction is None) == (baseline is None):
@@ -57,46 +56,21 @@ def command(prepared, prediction, baseline, layer, conditions, effect, top_n, mo
     if baseline is not None and layer is not None:
         raise click.UsageError("--layer applies to --prediction only")
     truth, meta = read_prepared(prepared)
-    if seed is not None and seed != truth.settings.seed:
-        raise InputError(
-            f"{prepared}: prepared with seed {truth.settings.seed}, not {seed}; run perturbation-prepare --seed {seed}"
-        )
+    chosen = check_request(truth, seed=seed, conditions=conditions, baseline=baseline, source=str(prepared))
     inputs = [input_file("prepared", prepared)]
-    chosen = select_conditions(truth, list(conditions), source=str(prepared)) if conditions else None
     with limit_threads(threads):
+        predicted = None
         if prediction is not None:
             matrix, cell_ids, _ = load_prediction(prediction, truth.genes, layer)
             inputs.append(input_file("prediction", prediction))
-            metrics, info = evaluate_prediction(
-                truth, matrix, cell_ids, conditions=chosen, effect=effect, top_n=top_n, source=str(prediction),
-                seed=truth.settings.seed, n_boot=n_boot,
-            )
-        else:
-            if baseline == "other_mean" and truth.conditions.size < 2:
-                raise InputError(f"{prepared}: baseline 'other_mean' needs at least 2 prepared conditions")
-            metrics, info = evaluate_baseline(
-                truth, baseline, conditions=chosen, effect=effect, top_n=top_n, seed=truth.settings.seed,
-                n_boot=n_boot,
-            )
-    model = model_name or (baseline if baseline else Path(prediction).name.removesuffix(".h5ad"))
-    params = {
-        "conditions": info["conditions"],
-        "effect_requested": effect,
-        "top_n": int(top_n),
-        "baseline": baseline,
-        "prediction_layer": layer,
-        "control_source": info.get("control_source", {c: "dataset" for c in info["conditions"]}),
-        "prepare": truth.settings.as_dict(),
-    }
-    result = make_result(
-        task="perturbation",
+            predicted = (matrix, cell_ids, str(prediction))
+        outcome = score_perturbation(
+            truth, prediction=predicted, baseline=baseline, conditions=chosen, effect=effect, top_n=top_n,
+            n_boot=n_boot, prediction_layer=layer,
+        )
+    write_task_result(
+        output, outcome, task="perturbation",
         dataset=dataset_name or str(meta.get("dataset", Path(prepared).stem)),
-        model=model,
-        seed=truth.settings.seed,
-        params=params,
-        metrics=metrics,
-        inputs=inputs,
-        n_cells=int(truth.n_treated[[truth.index_of(c) for c in info["conditions"]]].sum()),
-        stopwatch=stopwatch,
+        model=model_name or (baseline if baseline else Path(prediction).name.removesuffix(".h5ad")),
+        seed=truth.settings.seed, inputs=inputs, stopwatch=stopwatch,
     )
-    write_result(result, output)

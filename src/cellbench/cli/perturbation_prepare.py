@@ -68,33 +68,20 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
             min_evaluated_genes, de_source, de_gene_col, seed, threads, output):
     import logging
 
-    import numpy as np
-
-    from cellbench.cli._options import default_dataset_name, limit_threads
+    from cellbench.cli._options import limit_threads
     from cellbench.errors import InputError
-    from cellbench.io.dataset import layer_or_x, obs_column, read_h5ad
-    from cellbench.io.obs_query import select_cells
-    from cellbench.io.perturbation import SHIPPED_KEYS, read_shipped, write_prepared
+    from cellbench.io.perturbation import load_perturbation_dataset, write_prepared
     from cellbench.io.results import sha256_file
-    from cellbench.tasks.perturbation import PrepareSettings, prepare_from_shipped, prepare_perturbation
+    from cellbench.io.task_inputs import default_dataset_name
+    from cellbench.perturbation_data import PrepareSettings
+    from cellbench.tasks.perturbation import prepare_truth
 
-    adata = read_h5ad(input_path)
-    column = obs_column(adata, condition_key, input_path)
-    shipped = _use_shipped(adata.uns, de_source, input_path, SHIPPED_KEYS)
-    if column.isna().any():
-        first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
-        raise InputError(f"{input_path}: obs column '{condition_key}' has missing values, first at cell '{first}'")
-    if obs_query:
-        keep = select_cells(adata.obs, obs_query, source=input_path)
-        logging.getLogger("cellbench").info("--obs-query keeps %d of %d cells", int(keep.sum()), adata.n_obs)
-        adata = adata[keep].copy()
-        column = adata.obs[condition_key]
-    counts = layer_or_x(adata, layer, input_path)
-    batches = obs_column(adata, match_key, input_path).astype(str).to_numpy() if match_key else None
-    conds = column.astype(str).to_numpy()
-    if not (conds == control_name).any():
-        raise InputError(f"{input_path}: no control cells: obs column '{condition_key}' has no value '{control_name}'"
-                         + (" after --obs-query" if obs_query else ""))
+    data = load_perturbation_dataset(
+        input_path, condition_key=condition_key, control_name=control_name, layer=layer, match_key=match_key,
+        obs_query=obs_query, de_source=de_source, de_gene_col=de_gene_col,
+        recompute_options_given=_options_given(PrepareSettings.RECOMPUTE_ONLY),
+    )
+    shipped = data.shipped is not None
     settings = PrepareSettings(
         condition_key=condition_key, control_name=control_name, match_key=match_key, min_cells=min_cells,
         min_genes_per_cell=min_genes_per_cell, min_cells_per_gene=min_cells_per_gene, pval_threshold=pval_threshold,
@@ -102,45 +89,23 @@ def command(input_path, dataset_name, layer, condition_key, control_name, condit
         min_evaluated_genes=min_evaluated_genes, seed=seed, obs_query=obs_query,
         de_source="shipped" if shipped else "recomputed", de_gene_col=de_gene_col if shipped else None,
     )
-    only = list(conditions) if conditions else None
     try:
         with limit_threads(threads):
-            if shipped:
-                de, control_map = read_shipped(adata.uns, condition_key=condition_key, gene_col=de_gene_col)
-                prepared = prepare_from_shipped(
-                    counts, adata.var_names, adata.obs_names, conds, de, control_map, settings, only=only
-                )
-            else:
-                prepared = prepare_perturbation(
-                    counts, adata.var_names, adata.obs_names, conds, settings, batches=batches, only=only
-                )
+            prepared = prepare_truth(
+                data.counts, data.genes, data.cell_ids, data.conditions, settings, batches=data.batches,
+                shipped=data.shipped, only=list(conditions) if conditions else None,
+            )
     except InputError as exc:
         raise InputError(f"{input_path}: {exc}") from None
     name = default_dataset_name(input_path, dataset_name)
     write_prepared(prepared, output, dataset=name, dataset_sha256=sha256_file(input_path))
-    n_eval = len(prepared.evaluated_genes)
     logging.getLogger("cellbench").info(
         "%s: %d conditions prepared (%d with evaluated DE genes), %d skipped; DE table and control map %s",
-        output, prepared.conditions.size, n_eval, len(prepared.skipped), settings.de_source,
+        output, prepared.conditions.size, len(prepared.evaluated_genes), len(prepared.skipped), settings.de_source,
     )
 
 
-def _use_shipped(uns, de_source: str, input_path: str, keys) -> bool:
-    """Whether to take the DE table and control map the dataset ships (see --de-source); options that
-    only shape a recomputation are an error on that path, not silently ignored."""
-    from cellbench.errors import InputError
-    from cellbench.tasks.perturbation import PrepareSettings
-
-    present = [k for k in keys if k in uns]
-    if de_source == "recompute" or (de_source == "auto" and not present):
-        return False
-    if de_source == "auto" and len(present) < len(keys):
-        absent = next(k for k in keys if k not in present)
-        raise InputError(f"{input_path}: has uns['{present[0]}'] but not uns['{absent}'] (the reference's format "
-                         "ships both); give --de-source recompute to recompute both")
+def _options_given(names) -> tuple[str, ...]:
+    """Those of `names` (option parameter names) given on the command line, not left at their default."""
     ctx = click.get_current_context()
-    for name in PrepareSettings.RECOMPUTE_ONLY:  # option names too
-        if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None):
-            raise InputError(f"{input_path}: --{name.replace('_', '-')} only applies when the DE is recomputed, and "
-                             "the dataset ships its DE table and control map; give --de-source recompute to recompute")
-    return True
+    return tuple(n for n in names if ctx.get_parameter_source(n) not in (click.core.ParameterSource.DEFAULT, None))

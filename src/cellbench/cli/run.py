@@ -9,6 +9,8 @@ import click
 
 from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, max_cells_option, seeds_option
 from cellbench.memory import release_freed_memory
+from cellbench.neighbors import KNN_MODES
+from cellbench.tasks.registry import RUN_TASKS, TASKS
 
 
 def _split_csv(value: str | None) -> list[str]:
@@ -56,69 +58,36 @@ def _named_embedding(value: str) -> tuple[str, str]:
               help="Layer with raw counts for the baselines [default: X when it holds counts].")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="Score the PCA and raw-expression baselines beside the representations.")
-@click.option("--tasks", "tasks_csv", default=None,
-              help="Comma-separated subset of clustering,embedding,integration,label_prediction,sequential.")
+@click.option("--tasks", "tasks_csv", default=None, help=f"Comma-separated subset of {','.join(RUN_TASKS)}.")
 @seeds_option
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads for BLAS and rf.")
 @click.option("--n-boot", default=1000, show_default=True, type=N_BOOT,
               help=f"Bootstrap resamples of the intervals the tasks store with their metrics (0: none). {N_BOOT_TEXT}")
 @max_cells_option
+@click.option("--knn", "knn_mode", type=click.Choice(KNN_MODES, case_sensitive=False), envvar="CELLBENCH_KNN",
+              default=None, help="The clustering graph's neighbour search from 8192 cells on (as `cellbench "
+              "clustering --knn`). [default: $CELLBENCH_KNN, else exact]")
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.pass_context
 def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, batch_key, time_key, time_order,
-            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, report, outdir):
+            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, knn_mode, report, outdir):
     import logging
     import time
     from pathlib import Path
 
     from cellbench.cli import LazyGroup
-    from cellbench.cli._options import default_dataset_name
-    from cellbench.io.dataset import layer_or_x, read_h5ad
     from cellbench.io.names import check_name, inside
+    from cellbench.io.task_inputs import default_dataset_name
 
     log = logging.getLogger("cellbench")
     group = LazyGroup()
     outdir = Path(outdir)
     dataset = check_name(default_dataset_name(input_path, dataset_name), "dataset name")
     seed_list = list(seeds)  # checked by --seeds' type: 0..2**32-1, none twice
-
-    # Which tasks the given columns allow, and which the user asked for.
-    possible = {
-        "clustering": label_key is not None,
-        "embedding": label_key is not None,
-        "integration": label_key is not None and batch_key is not None,
-        "label_prediction": label_key is not None,
-        "sequential": time_key is not None,
-    }
-    wanted = _split_csv(tasks_csv) or [t for t, ok in possible.items() if ok]
-    for t in wanted:
-        if t not in possible:
-            raise click.BadParameter(f"unknown task '{t}' (choose from {', '.join(possible)})", param_hint="--tasks")
-        if not possible[t]:
-            raise click.BadParameter(f"task '{t}' needs more obs columns (see --help)", param_hint="--tasks")
-    if not wanted:
-        raise click.UsageError("no task to run: give at least --label-key or --time-key")
-
-    # Representations: (model name, command options). Checked up front so typos fail before any work.
-    adata = read_h5ad(input_path)
-    reps: list[tuple[str, dict]] = [(key, {"obsm_key": key}) for key in obsm_keys]
-    for value in embeddings:
-        name, path = _named_embedding(value)
-        reps.append((name, {"embedding": path}))
-    counts = None
-    if baselines:
-        from cellbench.baselines import looks_like_counts
-
-        counts_matrix = layer_or_x(adata, counts_layer, input_path)
-        if counts_layer is not None or looks_like_counts(counts_matrix):
-            counts = {"layer": counts_layer}
-        else:
-            log.warning("%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)
-    if not reps and counts is None:
-        raise click.UsageError("no representation: give --obsm-key or --embedding, or raw counts for the baselines")
-    _check_model_names([name for name, _ in reps], baseline_names=("pca", "raw_expression") if counts else ())
-    del adata
+    columns = {"label_key": label_key, "batch_key": batch_key, "time_key": time_key}
+    wanted = _wanted_tasks(tasks_csv, columns)
+    reps, counts = _representations(input_path, obsm_keys, embeddings, baselines, counts_layer)
 
     def invoke(name: str, **kwargs):
         # click fills in the defaults of the options not given, as on the command line
@@ -133,26 +102,16 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca"}))
         baseline_reps.add("pca")
 
-    task_options = {
-        "clustering": {"label_key": label_key},
-        "embedding": {"label_key": label_key, "max_cells": max_cells},
-        "integration": {"label_key": label_key, "batch_key": batch_key, "max_cells": max_cells},
-        "label_prediction": {"label_key": label_key},
-        "sequential": {"time_key": time_key, "time_order": time_order},
-    }
-    # as the pipeline does (TASKS.md): the PCA baseline is not scored on label prediction, whose
-    # baseline is the raw expression itself
-    units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps
-             if not (model in baseline_reps and task == "label_prediction")]
-    if counts is not None and "label_prediction" in wanted:
-        units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
+    forwarded = {**columns, "max_cells": max_cells, "time_order": time_order, "knn_mode": knn_mode}
+    units = _units(wanted, reps, baseline_reps, counts, seed_list)
     written = []
     for i, (task, model, opts, seed) in enumerate(units, 1):
         out = inside(outdir, "results", f"{dataset}__{model}__{task}__s{seed}.json")  # the pipeline's names
         start = time.perf_counter()
-        invoke(task.replace("_", "-"), input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
+        spec = TASKS[task]
+        invoke(spec.command, input_path=input_path, dataset_name=dataset, model_name=model, seed=seed,
                threads=threads, n_boot=n_boot, output=str(out),
-               **opts, **task_options[task])
+               **opts, **{k: forwarded[k] for k in spec.obs_columns + spec.options})
         log.info("[%d/%d] %s %s seed %d: %.1f s", i, len(units), task, model, seed, time.perf_counter() - start)
         written.append(out)
         release_freed_memory()  # one process, many units: peak RSS follows the largest unit, not their sum
@@ -162,6 +121,62 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
         # this invocation's results only, not whatever else an earlier run left in OUTDIR/results
         invoke("report", results=tuple(map(str, written)), outdir=str(inside(outdir, "report")))
     click.echo(f"results: {outdir / 'results'}" + (f"; report: {outdir / 'report'}" if report else ""), err=True)
+
+
+def _wanted_tasks(tasks_csv: str | None, columns: dict[str, str | None]) -> list[str]:
+    """The tasks asked for (default: every one the given obs columns allow), checked."""
+    # which tasks the given columns allow (TASKS' required columns), and which the user asked for
+    possible = {t: all(columns[c] is not None for c in TASKS[t].required) for t in RUN_TASKS}
+    wanted = _split_csv(tasks_csv) or [t for t, ok in possible.items() if ok]
+    for t in wanted:
+        if t not in possible:
+            raise click.BadParameter(f"unknown task '{t}' (choose from {', '.join(possible)})", param_hint="--tasks")
+        if not possible[t]:
+            raise click.BadParameter(f"task '{t}' needs more obs columns (see --help)", param_hint="--tasks")
+    if not wanted:
+        raise click.UsageError("no task to run: give at least --label-key or --time-key")
+    return wanted
+
+
+def _representations(input_path, obsm_keys, embeddings, baselines: bool, counts_layer):
+    """([(model name, command options)], {"layer": counts layer} or None when no baselines).
+
+    Checked up front, so typos fail before any work.
+    """
+    import logging
+
+    from cellbench.io.dataset import layer_or_x, read_h5ad
+
+    adata = read_h5ad(input_path)
+    reps: list[tuple[str, dict]] = [(key, {"obsm_key": key}) for key in obsm_keys]
+    for value in embeddings:
+        name, path = _named_embedding(value)
+        reps.append((name, {"embedding": path}))
+    counts = None
+    if baselines:
+        from cellbench.baselines import looks_like_counts
+
+        counts_matrix = layer_or_x(adata, counts_layer, input_path)
+        if counts_layer is not None or looks_like_counts(counts_matrix):
+            counts = {"layer": counts_layer}
+        else:
+            logging.getLogger("cellbench").warning(
+                "%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)
+    if not reps and counts is None:
+        raise click.UsageError("no representation: give --obsm-key or --embedding, or raw counts for the baselines")
+    _check_model_names([name for name, _ in reps], baseline_names=("pca", "raw_expression") if counts else ())
+    return reps, counts
+
+
+def _units(wanted, reps, baseline_reps, counts, seed_list) -> list[tuple[str, str, dict, int]]:
+    """(task, model, command options, seed) of every result to write, in the order they are run."""
+    # as the pipeline does (TASKS.md): the PCA baseline is not scored on label prediction, whose
+    # baseline is the raw expression itself
+    units = [(task, model, opts, seed) for seed in seed_list for task in wanted for model, opts in reps
+             if not (model in baseline_reps and task == "label_prediction")]
+    if counts is not None and "label_prediction" in wanted:
+        units += [("label_prediction", "raw_expression", {"layer": counts["layer"]}, seed) for seed in seed_list]
+    return units
 
 
 def _check_model_names(names: list[str], baseline_names) -> None:

@@ -29,31 +29,16 @@ from cellbench.cli._options import dataset_options, representation_options, run_
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, time_key, time_order, k, adaptive_k,
             output, seed, threads, n_boot, stopwatch):
-    from cellbench.cli._embedding_tasks import require_cells, require_distinct
-    from cellbench.cli._options import TaskInputs, limit_threads
-    from cellbench.io.results import make_result, write_result
-    from cellbench.tasks.sequential import sequential_metrics, time_values
+    from cellbench.cli._options import limit_threads
+    from cellbench.io.results import write_task_result
+    from cellbench.io.task_inputs import TaskInputs
+    from cellbench.tasks.sequential import sequential_task
 
     order = [x.strip() for x in time_order.split(",") if x.strip()] if time_order else None
     data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
-    where = f"{input_path}: obs column '{time_key}'"
-    t = time_values(data.column(time_key), order, where=where)
-    require_distinct(t, 2, where, what="time points")
-    require_cells(len(t), k + 1, input_path, f"--k {k} neighbours plus the cell itself")
+    column = data.column(time_key)
     with limit_threads(threads):
-        metrics = sequential_metrics(data.X, t, k=k, adaptive_k=adaptive_k, seed=seed, n_boot=n_boot)
-    params = {"time_key": time_key, "k": k, "adaptive_k": adaptive_k, "normalize": True}
-    if order:
-        params["time_order"] = order
-    result = make_result(
-        task="sequential",
-        dataset=data.dataset,
-        model=data.model,
-        seed=seed,
-        params=params,
-        metrics=metrics,
-        inputs=data.inputs,
-        n_cells=len(t),
-        stopwatch=stopwatch,
-    )
-    write_result(result, output)
+        outcome = sequential_task(data.X, column, time_key=time_key, source=input_path, time_order=order, k=k,
+                                  adaptive_k=adaptive_k, seed=seed, n_boot=n_boot)
+    write_task_result(output, outcome, task="sequential", dataset=data.dataset, model=data.model, seed=seed,
+                      inputs=data.inputs, stopwatch=stopwatch)

@@ -20,9 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cellbench.schema import InputFile
-
-UNS_KEY = "cellbench_extract"
+from cellbench.io.provenance import UNS_KEY, source_inputs
 
 
 def write_extract(dataset_path, spec, obs_keys, output) -> dict:
@@ -56,22 +54,3 @@ def write_extract(dataset_path, spec, obs_keys, output) -> dict:
     with atomic_path(output) as tmp:
         out.write_h5ad(tmp)
     return {"n_cells": int(out.n_obs), "n_dims": int(out.n_vars), **info}
-
-
-def source_inputs(adata, input_path, embedding, role_suffix: str = "") -> list[InputFile]:
-    """The input records of a task: the extract's recorded sources, or the files themselves."""
-    from cellbench.io.results import input_file
-
-    recorded = adata.uns.get(UNS_KEY)
-    if recorded is not None:
-        stored = recorded["inputs"]
-        records = [InputFile(role=str(r["role"]) + role_suffix, name=str(r["name"]), sha256=str(r["sha256"]))
-                   for r in (stored[k] for k in sorted(stored, key=int))]
-        if embedding:  # a representation given beside an extract is still its own input
-            records.append(input_file("representation" + role_suffix, embedding))
-        return records
-    records = [input_file("dataset" + role_suffix, input_path)]
-    if embedding:
-        records.append(input_file("representation" + role_suffix, embedding))
-    return records
-

@@ -1,4 +1,4 @@
-"""Files of the label prediction fan-out: the folds TSV, and features kept as the user stored them.
+"""Inputs of label prediction: the folds TSV, the dataset's labels, and features as the user stored them.
 
 The folds TSV (`cellbench label-split`) is the contract between the split and the per-fold units:
 an optional first line `# cellbench label-split key=value ...` recording how it was made, then a
@@ -7,7 +7,8 @@ order the classifiers see, which matters for the numbers).
 
 Features for label prediction keep their stored float dtype (float32 embeddings stay float32, as
 in the reference, whose classifiers then round exactly alike) and a sparse matrix stays sparse
-(the raw-expression baseline): the task densifies only where it must.
+(the raw-expression baseline): the task densifies only where it must. `LabelInputs` loads a
+dataset with such features for the label commands, and lines a folds TSV up with its cells.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ import numpy as np
 
 from cellbench.errors import InputError
 from cellbench.io.atomic import atomic_path
-from cellbench.io.dataset import check_readable, read_h5ad
-from cellbench.io.representation import RepresentationSpec, _pick, align_by_cell_id, check_values
+from cellbench.io.dataset import check_readable, labels_as_strings, obs_column, read_h5ad
+from cellbench.io.representation import (
+    RepresentationSpec,
+    align_by_cell_id,
+    as_2d_numeric,
+    check_values,
+    pick_representation,
+)
 
 FOLD_COLUMNS = ("cell_id", "label", "fold")
 HEADER_PREFIX = "# cellbench label-split"
@@ -107,16 +114,7 @@ def _as_features(matrix, where):
         if matrix.dtype not in (np.float32, np.float64):
             matrix = matrix.astype(np.float64)
     else:
-        matrix = np.asarray(matrix)
-        if matrix.dtype not in (np.float32, np.float64):
-            try:
-                matrix = matrix.astype(np.float64)
-            except (TypeError, ValueError):
-                raise InputError(f"{where}: representation is not numeric") from None
-        if matrix.ndim == 1:
-            matrix = matrix[:, None]
-        if matrix.ndim != 2:
-            raise InputError(f"{where}: representation must be 2-d, got shape {matrix.shape}")
+        matrix = as_2d_numeric(np.asarray(matrix), where, keep=lambda dt: dt in (np.float32, np.float64))
     check_values(matrix, where)
     return matrix
 
@@ -124,7 +122,7 @@ def _as_features(matrix, where):
 def load_features(adata, dataset_path, spec: RepresentationSpec):
     """The representation in `adata`'s cell order, dense or CSR, in its stored float precision."""
     if spec.file is None:
-        return _as_features(_pick(adata, spec, dataset_path), f"{dataset_path}:{spec.describe()}")
+        return _as_features(pick_representation(adata, spec, dataset_path), f"{dataset_path}:{spec.describe()}")
     path = check_readable(spec.file, "representation file")
     if Path(path).suffix == ".npy":
         try:
@@ -136,5 +134,50 @@ def load_features(adata, dataset_path, spec: RepresentationSpec):
             raise InputError(f"{path}: {arr.shape[0]} rows but the dataset {dataset_path} has {adata.n_obs} cells")
         return arr
     other = read_h5ad(path)
-    matrix = _as_features(_pick(other, spec, path), f"{path}:{spec.describe()}")
+    matrix = _as_features(pick_representation(other, spec, path), f"{path}:{spec.describe()}")
     return matrix[align_by_cell_id(other.obs_names, np.asarray(adata.obs_names), path)]
+
+
+def read_labels(input_path, label_key: str):
+    """(cell ids, labels as strings) of the dataset's obs column `label_key`."""
+    adata = read_h5ad(input_path)
+    return np.asarray(adata.obs_names), labels_as_strings(obs_column(adata, label_key, input_path), input_path)
+
+
+class LabelInputs:
+    """Dataset + features (stored precision, sparse kept) + input-file records + names."""
+
+    def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name):
+        from cellbench.io.provenance import source_inputs
+        from cellbench.io.task_inputs import default_dataset_name, default_model_name
+
+        self.path = input_path
+        self.adata = read_h5ad(input_path)
+        self.X = load_features(self.adata, input_path, RepresentationSpec(embedding, obsm_key, layer))
+        self.dataset = default_dataset_name(input_path, dataset_name)
+        self.model = default_model_name(embedding, obsm_key, layer, model_name)
+        self.inputs = source_inputs(self.adata, input_path, embedding)
+
+    def labels(self, key: str) -> np.ndarray:
+        """The obs column `key` as strings (TASKS.md compares labels as strings)."""
+        return labels_as_strings(obs_column(self.adata, key, self.path), self.path)
+
+    def fold_rows(self, folds_path, ids, labels, label_key: str | None) -> np.ndarray:
+        """The dataset row of every cell of a folds TSV; its cells must all be here and, when the
+        dataset has the TSV's label column, carry the same labels."""
+        rows = self.adata.obs_names.get_indexer(ids)
+        if (rows < 0).any():
+            missing = np.flatnonzero(rows < 0)
+            raise InputError(
+                f"{folds_path}: {missing.size} cell id(s) in column 'cell_id' are not in {self.path}, "
+                f"first '{ids[missing[0]]}'"
+            )
+        if label_key and label_key in self.adata.obs.columns:
+            stored = self.adata.obs[label_key].astype(str).to_numpy()[rows]
+            differ = np.flatnonzero(stored != labels)
+            if differ.size:
+                raise InputError(
+                    f"{folds_path}: label of cell '{ids[differ[0]]}' is '{labels[differ[0]]}' but {self.path} "
+                    f"obs column '{label_key}' says '{stored[differ[0]]}'"
+                )
+        return rows

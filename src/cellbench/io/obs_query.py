@@ -5,6 +5,9 @@ attribute chains against the caller's Python scope, so a query (or a samplesheet
 column) could run any command. This module accepts only the small language below, never calls
 eval/exec/compile or pandas eval/query, and raises `InputError` for everything else.
 
+Why this is long: it is one small language (tokenizer, parser and evaluator of the grammar below) kept in
+one file, so the whole surface a user's query can reach is read, reviewed and fuzzed in one place.
+
 Grammar (precedence as in Python: `not` binds tighter than `and`, `and` tighter than `or`)::
 
     query      := or_expr

@@ -1,5 +1,5 @@
-"""The prepared perturbation truth as one .h5ad file, the truth a dataset ships, and predicted
-expression aligned to it.
+"""The prepared perturbation truth as one .h5ad file, a dataset's cells and the truth it ships (as
+`perturbation-prepare` reads them), and predicted expression aligned to the truth.
 
 Shipped truth (cz-benchmarks' perturbation datasets, `SingleCellPerturbationDataset`):
 - uns["de_results_wilcoxon"]: a table with the condition column (--condition-key), the gene column
@@ -21,7 +21,9 @@ Prepared file layout (written atomically by `cellbench perturbation-prepare`):
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,8 @@ import pandas as pd
 
 from cellbench.errors import InputError
 from cellbench.io.atomic import atomic_path
-from cellbench.io.dataset import layer_or_x, read_h5ad
+from cellbench.io.dataset import layer_or_x, obs_column, read_h5ad
+from cellbench.perturbation_data import DE_COLUMNS, PreparedPerturbation, PrepareSettings
 
 FORMAT = "cellbench-perturbation-prepared"
 FORMAT_VERSION = "1"
@@ -45,15 +48,13 @@ def read_shipped(uns, *, condition_key: str = "condition", gene_col: str = "gene
     Checks their form only (one-line errors): `prepare_from_shipped` checks them against the cells
     and genes of the dataset.
     """
-    from cellbench.tasks.perturbation import DE_COLUMNS
-
     missing = [k for k in SHIPPED_KEYS if k not in uns]
     if missing:
         raise InputError(f"lacks uns['{missing[0]}'] (the reference's format ships {' and '.join(SHIPPED_KEYS)})")
-    return _shipped_de(uns[SHIPPED_DE_KEY], condition_key, gene_col, DE_COLUMNS), _shipped_map(uns[SHIPPED_MAP_KEY])
+    return _shipped_de(uns[SHIPPED_DE_KEY], condition_key, gene_col), _shipped_map(uns[SHIPPED_MAP_KEY])
 
 
-def _shipped_de(raw, condition_key: str, gene_col: str, columns) -> pd.DataFrame:
+def _shipped_de(raw, condition_key: str, gene_col: str) -> pd.DataFrame:
     where = f"uns['{SHIPPED_DE_KEY}']"
     if isinstance(raw, dict):
         try:
@@ -73,7 +74,7 @@ def _shipped_de(raw, condition_key: str, gene_col: str, columns) -> pd.DataFrame
             }.get(name, "")
             raise InputError(f"{where} lacks column '{col}'{hint}; it has {', '.join(map(str, raw.columns))}")
     de = pd.DataFrame(index=pd.RangeIndex(len(raw)))
-    for name in columns:
+    for name in DE_COLUMNS:
         col = source[name]
         values = raw[col].reset_index(drop=True) if col in raw.columns else pd.Series(np.nan, index=de.index)
         if name in ("condition", "gene"):
@@ -106,6 +107,78 @@ def _shipped_map(raw) -> pd.DataFrame:
         treated += [str(cell) for cell in pairs]
         controls += [str(ctrl) for ctrl in pairs.values()]
     return pd.DataFrame({"condition": conditions, "treated": treated, "control": controls})
+
+
+@dataclass
+class PerturbationDataset:
+    """A perturbation dataset as the prepare task takes it: raw counts, ids, each cell's condition."""
+
+    counts: object  # cells x genes, X or the layer asked for
+    genes: pd.Index
+    cell_ids: pd.Index
+    conditions: np.ndarray  # str, one per cell
+    batches: np.ndarray | None  # str, the --match-key column, when given
+    shipped: tuple[pd.DataFrame, pd.DataFrame] | None  # (DE table, control map) when the shipped truth is used
+
+
+def load_perturbation_dataset(
+    input_path: str,
+    *,
+    condition_key: str,
+    control_name: str,
+    layer: str | None = None,
+    match_key: str | None = None,
+    obs_query: str | None = None,
+    de_source: str = "auto",
+    de_gene_col: str = "gene_id",
+    recompute_options_given: tuple[str, ...] = (),
+) -> PerturbationDataset:
+    """The cells `perturbation-prepare` reads (after `obs_query`) and, when `de_source` takes it,
+    the truth the dataset ships. `recompute_options_given`: the settings in
+    PrepareSettings.RECOMPUTE_ONLY given on the command line, an error on the shipped path."""
+    from cellbench.io.obs_query import select_cells
+
+    adata = read_h5ad(input_path)
+    column = obs_column(adata, condition_key, input_path)
+    use_shipped = _use_shipped(adata.uns, de_source, input_path, recompute_options_given)
+    if column.isna().any():
+        first = column.index[np.flatnonzero(column.isna().to_numpy())[0]]
+        raise InputError(f"{input_path}: obs column '{condition_key}' has missing values, first at cell '{first}'")
+    if obs_query:
+        keep = select_cells(adata.obs, obs_query, source=input_path)
+        logging.getLogger("cellbench").info("--obs-query keeps %d of %d cells", int(keep.sum()), adata.n_obs)
+        adata = adata[keep].copy()
+        column = adata.obs[condition_key]
+    counts = layer_or_x(adata, layer, input_path)
+    batches = obs_column(adata, match_key, input_path).astype(str).to_numpy() if match_key else None
+    conds = column.astype(str).to_numpy()
+    if not (conds == control_name).any():
+        raise InputError(f"{input_path}: no control cells: obs column '{condition_key}' has no value '{control_name}'"
+                         + (" after --obs-query" if obs_query else ""))
+    shipped = None
+    if use_shipped:
+        try:
+            shipped = read_shipped(adata.uns, condition_key=condition_key, gene_col=de_gene_col)
+        except InputError as exc:
+            raise InputError(f"{input_path}: {exc}") from None
+    return PerturbationDataset(counts, adata.var_names, adata.obs_names, conds, batches, shipped)
+
+
+def _use_shipped(uns, de_source: str, input_path: str, recompute_options_given) -> bool:
+    """Whether to take the DE table and control map the dataset ships (see --de-source); options that
+    only shape a recomputation are an error on that path, not silently ignored."""
+    present = [k for k in SHIPPED_KEYS if k in uns]
+    if de_source == "recompute" or (de_source == "auto" and not present):
+        return False
+    if de_source == "auto" and len(present) < len(SHIPPED_KEYS):
+        absent = next(k for k in SHIPPED_KEYS if k not in present)
+        raise InputError(f"{input_path}: has uns['{present[0]}'] but not uns['{absent}'] (the reference's format "
+                         "ships both); give --de-source recompute to recompute both")
+    if recompute_options_given:
+        name = recompute_options_given[0]
+        raise InputError(f"{input_path}: --{name.replace('_', '-')} only applies when the DE is recomputed, and "
+                         "the dataset ships its DE table and control map; give --de-source recompute to recompute")
+    return True
 
 
 def write_prepared(prepared, path: str | os.PathLike, *, dataset: str, dataset_sha256: str = "") -> None:
@@ -152,8 +225,6 @@ def write_prepared(prepared, path: str | os.PathLike, *, dataset: str, dataset_s
 
 def read_prepared(path: str | os.PathLike):
     """Read a prepared file back into a PreparedPerturbation; returns (prepared, uns['cellbench'])."""
-    from cellbench.tasks.perturbation import PreparedPerturbation, PrepareSettings
-
     adata = read_h5ad(path)
     meta = adata.uns.get("cellbench")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -166,20 +237,7 @@ def read_prepared(path: str | os.PathLike):
     for key in ("de", "evaluated_genes", "control_map", "settings"):
         if key not in adata.uns:
             raise InputError(f"{path}: prepared file lacks uns['{key}']")
-    fields = PrepareSettings.__dataclass_fields__
-    raw = {k: v for k, v in dict(adata.uns["settings"]).items() if k in fields}
-    typed = {}
-    for k, v in raw.items():
-        default = fields[k].default
-        if isinstance(default, bool):
-            typed[k] = bool(v)
-        elif isinstance(default, int):
-            typed[k] = int(v)
-        elif isinstance(default, float):
-            typed[k] = float(v)
-        else:
-            typed[k] = str(v)
-    settings = PrepareSettings(**typed)
+    settings = _settings_from_uns(dict(adata.uns["settings"]))
     evaluated_df = pd.DataFrame(adata.uns["evaluated_genes"])
     evaluated: dict[str, list[str]] = {}
     for cond, gene in zip(evaluated_df.get("condition", []), evaluated_df.get("gene", [])):
@@ -202,6 +260,25 @@ def read_prepared(path: str | os.PathLike):
         skipped=skipped,
     )
     return prepared, dict(meta)
+
+
+def _settings_from_uns(stored: dict) -> PrepareSettings:
+    """The PrepareSettings of a prepared file (h5ad gives numpy scalars back; unknown keys ignored)."""
+    fields = PrepareSettings.__dataclass_fields__
+    typed = {}
+    for k, v in stored.items():
+        if k not in fields:
+            continue
+        default = fields[k].default
+        if isinstance(default, bool):
+            typed[k] = bool(v)
+        elif isinstance(default, int):
+            typed[k] = int(v)
+        elif isinstance(default, float):
+            typed[k] = float(v)
+        else:
+            typed[k] = str(v)
+    return PrepareSettings(**typed)
 
 
 def load_prediction(path: str | os.PathLike, genes, layer: str | None = None):

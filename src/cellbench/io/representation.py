@@ -35,7 +35,7 @@ class RepresentationSpec:
         return f"{where}:X"
 
 
-def _pick(adata, spec: RepresentationSpec, path) -> object:
+def pick_representation(adata, spec: RepresentationSpec, path) -> object:
     if spec.obsm_key is not None and spec.layer is not None:
         raise InputError(f"{path}: give either an obsm key or a layer, not both")
     if spec.obsm_key is not None:
@@ -110,22 +110,27 @@ def _row(matrix, mask) -> int:
     return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
 
 
+def as_2d_numeric(arr: np.ndarray, where, *, keep) -> np.ndarray:
+    """`arr` as a 2-d array (a 1-d one as one column); a dtype `keep(dtype)` refuses becomes float64."""
+    if not keep(arr.dtype):
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: representation is not numeric") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise InputError(f"{where}: representation must be 2-d, got shape {arr.shape}")
+    return arr
+
+
 def to_dense_float(matrix, path, dtype=np.float64) -> np.ndarray:
     """Dense 2-d float array, checked by `check_values` (errors name the first bad row)."""
     import scipy.sparse as sp
 
     if sp.issparse(matrix):
         matrix = matrix.toarray()
-    arr = np.asarray(matrix)
-    if arr.dtype.kind not in "fiu":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: representation is not numeric") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise InputError(f"{path}: representation must be 2-d, got shape {arr.shape}")
+    arr = as_2d_numeric(np.asarray(matrix), path, keep=lambda dt: dt.kind in "fiu")
     check_values(arr, path)  # in the stored precision: a float64 1e39 cast to float32 would be inf
     return np.asarray(arr, dtype=dtype)
 
@@ -151,7 +156,7 @@ def align_by_cell_id(source_ids, target_ids, path) -> np.ndarray:
 def load_representation(adata, dataset_path: str | os.PathLike, spec: RepresentationSpec, dtype=np.float64):
     """The representation as a dense (n_cells, d) array in `adata`'s cell order."""
     if spec.file is None:
-        return to_dense_float(_pick(adata, spec, dataset_path), f"{dataset_path}:{spec.describe()}", dtype)
+        return to_dense_float(pick_representation(adata, spec, dataset_path), f"{dataset_path}:{spec.describe()}", dtype)
     path = check_readable(spec.file, "representation file")
     if path.suffix == ".npy":
         try:
@@ -163,7 +168,7 @@ def load_representation(adata, dataset_path: str | os.PathLike, spec: Representa
             raise InputError(f"{path}: {arr.shape[0]} rows but the dataset {dataset_path} has {adata.n_obs} cells")
         return arr
     other = read_h5ad(path)
-    arr = to_dense_float(_pick(other, spec, path), f"{path}:{spec.describe()}", dtype)
+    arr = to_dense_float(pick_representation(other, spec, path), f"{path}:{spec.describe()}", dtype)
     extra = other.n_obs - adata.n_obs
     order = align_by_cell_id(other.obs_names, np.asarray(adata.obs_names), path)
     if extra > 0:
@@ -179,4 +184,4 @@ def load_representation_file(path: str | os.PathLike, spec: RepresentationSpec, 
     if Path(path).suffix == ".npy":
         return to_dense_float(np.load(path, allow_pickle=False), path, dtype), None, None
     adata = read_h5ad(path)
-    return to_dense_float(_pick(adata, spec, path), f"{path}:{spec.describe()}", dtype), adata.obs_names, adata
+    return to_dense_float(pick_representation(adata, spec, path), f"{path}:{spec.describe()}", dtype), adata.obs_names, adata

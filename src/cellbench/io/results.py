@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cellbench.errors import InputError
 from cellbench.io.atomic import write_text
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import SCHEMA_VERSION, InputFile, MetricResult, TaskResult, schema_major
 
 # Libraries whose versions can change a number; recorded in every result.
@@ -93,6 +94,33 @@ def make_result(
         wall_time_s=stopwatch.elapsed() if stopwatch else None,
         peak_rss_mb=round(peak_rss_mb(), 1),
     )
+
+
+def write_task_result(
+    output: str | os.PathLike,
+    outcome: TaskOutcome,
+    *,
+    task: str,
+    dataset: str,
+    model: str,
+    seed: int,
+    inputs: list[InputFile],
+    stopwatch: Stopwatch | None,
+) -> TaskResult:
+    """Write one task's result file from its outcome (metrics, params as run, cells scored); return it."""
+    result = make_result(
+        task=task,
+        dataset=dataset,
+        model=model,
+        seed=seed,
+        params=outcome.params,
+        metrics=outcome.metrics,
+        inputs=inputs,
+        n_cells=outcome.n_cells,
+        stopwatch=stopwatch,
+    )
+    write_result(result, output)
+    return result
 
 
 def read_result(path: str | os.PathLike) -> TaskResult:

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def adjusted_rand_index(labels_true, labels_pred) -> float:
+def adjusted_rand_index(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
+    """Agreement of two partitions of the same cells, corrected for chance.
+
+    Parameters
+    ----------
+    labels_true
+        Cell-type labels, one per cell (compared as strings).
+    labels_pred
+        Cluster labels of the same cells (e.g. Leiden clusters).
+
+    Returns
+    -------
+    float
+        1 for identical partitions, about 0 for a random one (it can be negative).
+
+    References
+    ----------
+    Hubert & Arabie (1985), Comparing partitions, J. Classif. 2:193-218;
+    sklearn.metrics.adjusted_rand_score.
+    """
     from sklearn.metrics import adjusted_rand_score
 
     return float(adjusted_rand_score(np.asarray(labels_true).astype(str), np.asarray(labels_pred).astype(str)))

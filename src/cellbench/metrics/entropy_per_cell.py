@@ -10,8 +10,9 @@ n x k neighbour table is never held at once.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from cellbench.metrics.silhouette_label import encode_labels
+from cellbench.metrics._labels import encode_labels
 from cellbench.neighbors import DEFAULT_BLOCK_BYTES, knn_blocks
 from cellbench.progress import Progress
 
@@ -49,7 +50,31 @@ def entropy_per_cell_values(
 
 
 def entropy_per_cell(
-    X, batch, k: int = DEFAULT_K, *, backend: str = "exact", block_bytes: int = DEFAULT_BLOCK_BYTES
+    X: ArrayLike, batch: ArrayLike, k: int = DEFAULT_K, *, backend: str = "exact",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> float:
-    """Mean normalised batch entropy of the k nearest neighbours; 1 = batches perfectly mixed."""
+    """Mean normalised batch entropy of the k nearest neighbours; 1 = batches perfectly mixed.
+
+    Parameters
+    ----------
+    X
+        Representation, cells x dimensions.
+    batch
+        Batch of each cell (species, for cross-species integration).
+    k
+        Neighbours per cell, the cell itself included (at most the number of cells).
+    backend
+        kNN backend of `cellbench.neighbors` ("exact": deterministic, ties by cell index).
+    block_bytes
+        Memory of one block of the neighbour search (speed only).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN with a single batch.
+
+    References
+    ----------
+    cz-benchmarks `entropy_per_cell` (https://github.com/chanzuckerberg/cz-benchmarks).
+    """
     return float(np.mean(entropy_per_cell_values(X, batch, k, backend=backend, block_bytes=block_bytes)))

@@ -2,21 +2,22 @@
 out of reach (n^2 d: 1M cells x 64-d is ~100x the work of 100k).
 
 The value is a mean over cells, so a seeded uniform sample of m cells (without replacement) is
-taken and *their* exact k nearest neighbours among all n cells are found (the exact block search
-of cellbench.neighbors, on the sampled rows only): every sampled per-cell entropy is the exact one,
-and their mean is an unbiased estimate (the integration task, `--max-cells`, puts a bootstrap
-interval over the sampled cells on it). Cost m n d. An approximate index (faiss IVF) is no substitute here: its probed cells follow the
-k-means partition, which follows the batch shifts, and it underestimates the entropy by ~0.07 at
-100k synthetic cells (benchmarks/results), far outside TASKS.md's 3e-3.
+taken and *their* exact k nearest neighbours among all n cells are found
+(`cellbench.neighbors.knn_subset`: the exact block search on the sampled rows only). Every sampled
+per-cell entropy is the exact one, and their mean is an unbiased estimate (the integration task,
+`--max-cells`, puts a bootstrap interval over the sampled cells on it). Cost m n d. An approximate
+index (faiss IVF) is no substitute here: its probed cells follow the k-means partition, which
+follows the batch shifts, and it underestimates the entropy by ~0.07 at 100k synthetic cells
+(benchmarks/results), far outside TASKS.md's 3e-3.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cellbench.metrics._labels import encode_labels
 from cellbench.metrics.entropy_per_cell import DEFAULT_K, neighborhood_entropy
-from cellbench.metrics.silhouette_label import encode_labels
-from cellbench.neighbors import DEFAULT_BLOCK_BYTES
+from cellbench.neighbors import DEFAULT_BLOCK_BYTES, knn_subset
 
 DEFAULT_SAMPLE = 10_000
 
@@ -26,8 +27,6 @@ def sampled_entropy_values(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sampled cell indices, their exact normalised batch entropies), as `entropy_per_cell_values`."""
-    from cellbench.neighbors import _ExactKnn, block_ranges, map_blocks, rows_per_block
-
     X = np.ascontiguousarray(np.asarray(X), dtype=np.float64)
     codes, categories = encode_labels(batch)
     n, n_batches = X.shape[0], len(categories)
@@ -36,15 +35,9 @@ def sampled_entropy_values(
     k = min(k, n)
     m = int(min(n, n_sample))
     picked = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
-    rest = np.setdiff1d(np.arange(n), picked, assume_unique=True)
-    perm = np.concatenate([picked, rest])  # sampled cells first: their rows are the first m blocks
-    impl = _ExactKnn(X[perm], k, True, return_distance=False)
-    perm_codes = codes[perm]
     norm = np.log(n_batches) if n_batches > 1 else np.nan
-    step = rows_per_block(n, block_bytes, 4 + 1)
-    step = min(step, max(16, (block_bytes // max(1, (k + 16) * X.shape[1] * 8 * 4)) // 16 * 16))
     out = np.empty(m)
-    for start, stop, idx, _ in map_blocks(impl.block, block_ranges(m, step)):
-        out[start:stop] = neighborhood_entropy(perm_codes[idx], n_batches) / norm
+    for start, stop, idx, _ in knn_subset(X, k, picked, return_distance=False, block_bytes=block_bytes):
+        out[start:stop] = neighborhood_entropy(codes[idx], n_batches) / norm
     return picked, out
 

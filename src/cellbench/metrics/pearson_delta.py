@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def pearson_delta(true_treated, true_control, predicted_treated, predicted_control=None) -> float:
+def pearson_delta(
+    true_treated: ArrayLike,
+    true_control: ArrayLike,
+    predicted_treated: ArrayLike,
+    predicted_control: ArrayLike | None = None,
+) -> float:
     """Pearson r of (predicted treated - predicted control) vs (true treated - true control).
 
     All are gene-wise mean expression vectors. `predicted_control` defaults to the true control
@@ -14,6 +20,24 @@ def pearson_delta(true_treated, true_control, predicted_treated, predicted_contr
     Returns scipy's value: NaN where r is undefined (a constant change on either side, as the "no
     change" predictor's, or fewer than 2 genes). The perturbation task scores that NaN as 0 and
     keeps it visible in the result (`undefined_score`).
+
+    Parameters
+    ----------
+    true_treated, true_control
+        True gene-wise mean expression of the treated and of the control cells.
+    predicted_treated
+        Predicted gene-wise mean expression of the treated cells.
+    predicted_control
+        Predicted mean expression of the controls [default: `true_control`].
+
+    Returns
+    -------
+    float
+        Pearson r in [-1, 1], or NaN where it is undefined.
+
+    References
+    ----------
+    Roohani et al. (2024), GEARS, Nat. Biotechnol. 42:927-935.
     """
     import warnings
 

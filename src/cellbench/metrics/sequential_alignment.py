@@ -9,6 +9,7 @@ from `numpy.random.default_rng(seed)`, so the score is reproducible.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cellbench.neighbors import knn
 
@@ -79,9 +80,34 @@ def random_baseline(t: np.ndarray, k: int, seed: int) -> float:
 
 
 def sequential_alignment(
-    X, t, k: int = 15, normalize: bool = True, adaptive_k: bool = False, seed: int = 42
+    X: ArrayLike, t: ArrayLike, k: int = 15, normalize: bool = True, adaptive_k: bool = False, seed: int = 42
 ) -> float:
-    """Sequential alignment of X along numeric time labels t (1 = neighbours share time points)."""
+    """Sequential alignment of X along numeric time labels t (1 = neighbours share time points).
+
+    Parameters
+    ----------
+    X
+        Representation, cells x dimensions.
+    t
+        Numeric time label of each cell.
+    k
+        Nearest neighbours per cell (the cell itself excluded).
+    normalize
+        Score clip(1 - D / B, 0, 1) against the random baseline B; else the raw mean distance D.
+    adaptive_k
+        Per-cell k from local density (sparse regions get a larger k).
+    seed
+        Seed of the random baseline's draws.
+
+    Returns
+    -------
+    float
+        In [0, 1] when normalised (1 when every cell has the same time); else D, lower = better.
+
+    References
+    ----------
+    cz-benchmarks `sequential_alignment` (https://github.com/chanzuckerberg/cz-benchmarks).
+    """
     return sequential_alignment_values(X, t, k, normalize, adaptive_k, seed)[0]
 
 

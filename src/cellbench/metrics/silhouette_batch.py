@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cellbench.metrics.silhouette_label import TILE, silhouette_samples
 
@@ -56,7 +57,32 @@ def silhouette_batch_score(groups: list[tuple[str, np.ndarray]]) -> float:
 
 
 def silhouette_batch(
-    X, labels, batch, rescale: bool = True, tile: int = TILE
+    X: ArrayLike, labels: ArrayLike, batch: ArrayLike, rescale: bool = True, tile: int = TILE
 ) -> float:
-    """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies."""
+    """Mean over label groups of the mean per-cell 1 - |silhouette w.r.t. batch|; NaN if no group qualifies.
+
+    The `batch_silhouette` of the integration tasks (`cellbench.metrics.batch_silhouette`).
+
+    Parameters
+    ----------
+    X
+        Representation, cells x dimensions.
+    labels
+        Cell-type label of each cell (the groups).
+    batch
+        Batch of each cell.
+    rescale
+        Score 1 - |s| (1 = batches mixed); else |s|.
+    tile
+        Rows and columns of one distance tile (speed only).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when no label group has 2 or more batches and fewer batches than cells.
+
+    References
+    ----------
+    Luecken et al. (2022), Nat. Methods 19:41-50; scib-metrics `silhouette_batch`.
+    """
     return silhouette_batch_score(silhouette_batch_values(X, labels, batch, rescale, tile))

@@ -18,7 +18,9 @@ cache-sized tiles takes 4.6 s (half the GEMM, every elementwise step in cache).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from cellbench.metrics._labels import encode_labels
 from cellbench.progress import Progress
 
 #: Rows and columns of one distance tile: 4 MB of float32, in cache for the elementwise steps
@@ -37,12 +39,6 @@ def undefined_reason(labels) -> str | None:
     if 2 <= n_labels <= n_cells - 1:
         return None
     return f"silhouette undefined: {n_labels} distinct label(s) for {n_cells} cells (needs 2 to n_cells - 1)"
-
-
-def encode_labels(labels) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, categories) with categories sorted, as `pd.Categorical(labels).codes` does."""
-    categories, codes = np.unique(np.asarray(labels), return_inverse=True)
-    return codes.reshape(-1), categories
 
 
 def _tile_segments(sorted_codes: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,7 +103,7 @@ def distance_sums_by_label(X, codes: np.ndarray, n_labels: int, tile: int = TILE
     return out
 
 
-def silhouette_samples(X, labels, tile: int = TILE) -> np.ndarray:
+def silhouette_samples(X: ArrayLike, labels: ArrayLike, tile: int = TILE) -> NDArray[np.float64]:
     """Per-cell silhouette (sklearn / scib-metrics semantics), euclidean, nearest other cluster.
 
     s_i = (b_i - a_i) / max(a_i, b_i), a_i = mean distance to the other cells of its label,
@@ -136,8 +132,32 @@ def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, freqs: np.ndarray)
     return np.nan_to_num(s, nan=0.0)
 
 
-def silhouette_label(X, labels, rescale: bool = True, tile: int = TILE) -> float:
-    """Mean silhouette width of X with respect to labels; rescaled to [0, 1] as (ASW + 1) / 2."""
+def silhouette_label(X: ArrayLike, labels: ArrayLike, rescale: bool = True, tile: int = TILE) -> float:
+    """Mean silhouette width of X with respect to labels; rescaled to [0, 1] as (ASW + 1) / 2.
+
+    The `silhouette_score` of the embedding and sequential tasks (`cellbench.metrics.silhouette_score`).
+
+    Parameters
+    ----------
+    X
+        Representation, cells x dimensions (rounded to float32, as the reference computes).
+    labels
+        One label per cell.
+    rescale
+        Rescale the mean width from [-1, 1] to [0, 1].
+    tile
+        Rows and columns of one distance tile (speed only; the value does not depend on it).
+
+    Returns
+    -------
+    float
+        (ASW + 1) / 2, or the ASW itself with `rescale=False`.
+
+    References
+    ----------
+    Rousseeuw (1987), J. Comput. Appl. Math. 20:53-65; Luecken et al. (2022), Nat. Methods
+    19:41-50; scib-metrics `silhouette_label`.
+    """
     return silhouette_label_score(silhouette_samples(X, labels, tile), rescale)
 
 

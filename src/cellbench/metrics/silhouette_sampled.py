@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbench.metrics.silhouette_label import encode_labels, silhouette_from_sums
+from cellbench.metrics._labels import encode_labels
+from cellbench.metrics.silhouette_label import silhouette_from_sums
 from cellbench.neighbors import DEFAULT_BLOCK_BYTES
 
 DEFAULT_SAMPLE = 10_000

@@ -115,17 +115,51 @@ def build_report(
     return rep
 
 
+def _ci_methods(table, head) -> list[tuple[str, int]]:
+    """(interval source, rows) of the table, plus the headline's averaged variants."""
+    ci_counts = table["ci_method"].value_counts().sort_index()
+    ci_methods = [(m, int(n)) for m, n in ci_counts.items()]
+    if (head["ci_method"] == "bootstrap_variants").any():
+        ci_methods.append(("bootstrap_variants", int((head["ci_method"] == "bootstrap_variants").sum())))
+    return ci_methods
+
+
+def _meta(table, head, n_files: int, results, *, n_boot, n_boot_compare, level, seed) -> dict:
+    """What the overview section says: subtitle, facts, interval sources, files."""
+    from cellbench import __version__
+
+    seeds = sorted({int(s) for ss in table["seeds"] for s in str(ss).split(",") if s})
+    models = sorted(set(table.loc[~table["baseline"], "model"]))
+    base = sorted(set(table.loc[table["baseline"], "model"]))
+    return {
+        "subtitle": f"{len(models)} model(s) and {len(base)} baseline(s) on {table['dataset'].nunique()} dataset(s)",
+        "facts": [
+            ("result files", n_files if n_files else f"(aggregate table {results[0]})"),
+            ("tasks", ", ".join(sorted(set(table["task"])))),
+            ("datasets", ", ".join(sorted(set(table["dataset"])))),
+            ("models", ", ".join(models) or "-"),
+            ("baselines", ", ".join(base) or "-"),
+            ("seeds", ", ".join(map(str, seeds)) or "-"),
+            ("table rows", len(table)),
+            ("intervals", (f"{level:.0%} level; bootstrap: percentile, {n_boot} resamples (comparisons "
+                           f"{n_boot_compare}), seed {seed}")),
+            ("cellbench", __version__),
+        ],
+        "ci_methods": _ci_methods(table, head),
+        "ci_text": CI_TEXT,
+        "files": ["aggregate.tsv", "aggregate.parquet", "comparison.tsv", "plots/*.png, plots/*.svg"],
+    }
+
+
 def _write_report(outdir: Path, table, n_files: int, results, *, baselines, n_boot, n_boot_compare, level,
                   seed) -> Report:
     """Tables, comparison, plots, MultiQC content and config of `table`, written into `outdir`."""
-    import json
-
-    from cellbench import __version__
     from cellbench.report import multiqc as mq
     from cellbench.report import plots
     from cellbench.report.compare import compare, write_comparison
-    from cellbench.report.summary import AGG_KEYS, headline, is_mean_value, ranks
-    from cellbench.report.table import write_table
+    from cellbench.report.summary import headline, is_headline_params, ranks
+    from cellbench.report.tablefile import write_table
+    from cellbench.report.variants import row_params
 
     tsv, parquet = write_table(table, outdir / "aggregate")
     comp = compare(table, baselines=baselines, n_boot=n_boot_compare, level=level, seed=seed)
@@ -141,36 +175,9 @@ def _write_report(outdir: Path, table, n_files: int, results, *, baselines, n_bo
         "bars": [plots.dataset_bars(head, d, plot_dir, level=level) for d in sorted(set(head["dataset"]))],
     }
     # the report's comparison table: headline metrics only (all of them are in comparison.tsv)
-    def headline_params(text: str) -> bool:
-        params = json.loads(text) if text else {}
-        return all(is_mean_value(params[k]) for k in AGG_KEYS if k in params)
-
-    comp_head = comp[comp["params"].map(headline_params)] if len(comp) else comp
-    seeds = sorted({int(s) for ss in table["seeds"] for s in str(ss).split(",") if s})
-    models = sorted(set(table.loc[~table["baseline"], "model"]))
-    base = sorted(set(table.loc[table["baseline"], "model"]))
-    ci_counts = table["ci_method"].value_counts().sort_index()
-    ci_methods = [(m, int(n)) for m, n in ci_counts.items()]
-    if (head["ci_method"] == "bootstrap_variants").any():
-        ci_methods.append(("bootstrap_variants", int((head["ci_method"] == "bootstrap_variants").sum())))
-    meta = {
-        "subtitle": f"{len(models)} model(s) and {len(base)} baseline(s) on {table['dataset'].nunique()} dataset(s)",
-        "facts": [
-            ("result files", n_files if n_files else f"(aggregate table {results[0]})"),
-            ("tasks", ", ".join(sorted(set(table["task"])))),
-            ("datasets", ", ".join(sorted(set(table["dataset"])))),
-            ("models", ", ".join(models) or "-"),
-            ("baselines", ", ".join(base) or "-"),
-            ("seeds", ", ".join(map(str, seeds)) or "-"),
-            ("table rows", len(table)),
-            ("intervals", (f"{level:.0%} level; bootstrap: percentile, {n_boot} resamples (comparisons "
-                           f"{n_boot_compare}), seed {seed}")),
-            ("cellbench", __version__),
-        ],
-        "ci_methods": ci_methods,
-        "ci_text": CI_TEXT,
-        "files": ["aggregate.tsv", "aggregate.parquet", "comparison.tsv", "plots/*.png, plots/*.svg"],
-    }
+    comp_head = comp[comp["params"].map(lambda p: is_headline_params(row_params(p)))] if len(comp) else comp
+    meta = _meta(table, head, n_files, results, n_boot=n_boot, n_boot_compare=n_boot_compare, level=level,
+                 seed=seed)
     mqc_files = mq.write_custom_content(outdir, head=head, rank_df=rank_df, comp=comp_head, figures=figs,
                                         meta=meta)
     config = mq.write_config(outdir, meta)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from cellbench.report.variants import canonical_params, is_mean_value, row_params, variant_label
+
 COMPARISON_COLUMNS = [
     "task", "metric", "variant", "higher_is_better", "model_a", "model_b", "kind", "unit",
     "n", "wins", "ties", "losses", "mean_a", "mean_b", "mean_diff", "diff_ci_low", "diff_ci_high",
@@ -45,16 +47,13 @@ def _per_unit(table, unit: str, pool: Sequence[str]) -> dict:
     A unit is a dataset (its mean over seeds) or a dataset x seed; params keys in `pool` (e.g.
     perturbation conditions) become part of the unit instead of the metric: "dataset|condition=X".
     """
-    import json
     import math
-
-    from cellbench.report.table import canonical_params, variant_label
 
     out: dict = {}
     for row in table.itertuples(index=False):
-        params = json.loads(row.params) if row.params else {}
+        params = row_params(row.params)
         # a MEAN row (condition=MEAN) is a summary, not one more unit: it stays a metric of its own
-        pooled = {k: params.pop(k) for k in pool if k in params and not str(params[k]).startswith("MEAN")}
+        pooled = {k: params.pop(k) for k in pool if k in params and not is_mean_value(params[k])}
         where = row.dataset + ("|" + variant_label(pooled) if pooled else "")
         if unit == "dataset":
             if row.mean is None or not math.isfinite(row.mean):
@@ -102,6 +101,33 @@ def compare_pair(a, b, *, higher_is_better: bool, tie_tolerance: float, n_boot: 
     }
 
 
+def _pairs(models: list[str], model_a: str | None, model_b: str | None, baselines: set[str]) -> list[tuple]:
+    """(A, B, kind) to compare: one pair, A against every other model, or the default pairs."""
+    from cellbench.errors import InputError
+
+    for m in (model_a, model_b):
+        if m is not None and m not in models:
+            raise InputError(f"model '{m}' is not in the table (models: {', '.join(models)})")
+    if model_b is not None and model_a is None:
+        model_a, model_b = model_b, None
+    if model_a is not None and model_b is not None:
+        return [(model_a, model_b, "vs_baseline" if model_b in baselines else "models")]
+    if model_a is not None:
+        return [(model_a, m, "vs_baseline" if m in baselines else "models") for m in models if m != model_a]
+    return default_pairs(models, baselines)
+
+
+def _shared_units(data: dict, a: str, b: str):
+    """(key, units) of every metric both models have values for, in key order; units sorted."""
+    for key in sorted(data):
+        by_model = data[key]
+        if a not in by_model or b not in by_model:
+            continue
+        shared = sorted(set(by_model[a]) & set(by_model[b]))
+        if shared:
+            yield key, shared
+
+
 def compare(
     table,
     *,
@@ -120,55 +146,29 @@ def compare(
     model_a and model_b: one pair; model_a alone: it against every other model; neither: the
     default pairs. Rows come in a fixed order (pair order, then task, metric, variant).
     """
-    import json
-
     import pandas as pd
 
-    from cellbench.errors import InputError
-    from cellbench.report.table import variant_label
     from cellbench.stats import bh_adjust
 
     if unit not in ("dataset", "seed"):
         raise ValueError("unit must be 'dataset' or 'seed'")
     baselines = set(baselines)
-    models = sorted(set(table["model"]))
-    for m in (model_a, model_b):
-        if m is not None and m not in models:
-            raise InputError(f"model '{m}' is not in the table (models: {', '.join(models)})")
-    if model_b is not None and model_a is None:
-        model_a, model_b = model_b, None
-    if model_a is not None and model_b is not None:
-        pairs = [(model_a, model_b, "vs_baseline" if model_b in baselines else "models")]
-    elif model_a is not None:
-        pairs = [(model_a, m, "vs_baseline" if m in baselines else "models") for m in models if m != model_a]
-    else:
-        pairs = default_pairs(models, baselines)
+    pairs = _pairs(sorted(set(table["model"])), model_a, model_b, baselines)
     direction = {(t, m): bool(h) for t, m, h in zip(table["task"], table["metric"], table["higher_is_better"])}
     data = _per_unit(table, unit, tuple(pool))
     records = []
     for a, b, kind in pairs:
-        for key in sorted(data):
+        for key, shared in _shared_units(data, a, b):
             by_model = data[key]
-            if a not in by_model or b not in by_model:
-                continue
-            shared = sorted(set(by_model[a]) & set(by_model[b]))
-            if not shared:
-                continue
             task, metric, params = key
-            stats = compare_pair(
-                [by_model[a][u] for u in shared],
-                [by_model[b][u] for u in shared],
-                higher_is_better=direction[(task, metric)],
-                tie_tolerance=tie_tolerance,
-                n_boot=n_boot,
-                level=level,
-                seed=seed,
-            )
+            stats = compare_pair([by_model[a][u] for u in shared], [by_model[b][u] for u in shared],
+                                 higher_is_better=direction[(task, metric)], tie_tolerance=tie_tolerance,
+                                 n_boot=n_boot, level=level, seed=seed)
             records.append(
                 {
                     "task": task,
                     "metric": metric,
-                    "variant": variant_label(json.loads(params)),
+                    "variant": variant_label(row_params(params)),
                     "higher_is_better": direction[(task, metric)],
                     "model_a": a,
                     "model_b": b,
@@ -188,6 +188,6 @@ def compare(
 
 def write_comparison(df, path) -> None:
     from cellbench.io.atomic import write_text
-    from cellbench.report.table import table_to_tsv
+    from cellbench.report.tablefile import table_to_tsv
 
     write_text(path, table_to_tsv(df))

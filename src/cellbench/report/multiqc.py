@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cellbench.report.variants import is_mean_value, metric_label, row_params
+
 log = logging.getLogger(__name__)
 
 SECTION_ORDER = [
@@ -49,6 +51,11 @@ def _img(png: Path, alt: str) -> str:
         f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
         f'style="max-width:100%;height:auto;display:block;margin:6px 0 14px 0" />'
     )
+
+
+def _figure_body(fig) -> str:
+    """A figure embedded as PNG, with the names of its files next to the report."""
+    return _img(fig.png, fig.title) + f"<p><small>Files: plots/{fig.png.name}, plots/{fig.svg.name}</small></p>"
 
 
 def _json_section(path: Path, content: dict) -> Path:
@@ -98,6 +105,21 @@ def _fmt_headers(columns: dict[str, tuple[str, str, str | None]]) -> dict:
     return out
 
 
+def _table_content(sid: str, name: str, description: str, *, table_id: str, title: str, col1_header: str,
+                   columns: dict[str, tuple[str, str, str | None]], data: dict) -> dict:
+    """A MultiQC custom-content table: `columns` gives each column's (title, description, format)."""
+    return {
+        "id": sid,
+        "section_name": name,
+        "description": description,
+        "plot_type": "table",
+        "pconfig": {"id": table_id, "title": title, "col1_header": col1_header, "sort_rows": False,
+                    "no_violin": True},
+        "headers": _fmt_headers(columns),
+        "data": data,
+    }
+
+
 def results_table_content(head) -> dict:
     """Headline rows; the row name says what (task, metric, model), the columns the numbers."""
     many = head["dataset"].nunique() > 1
@@ -114,8 +136,15 @@ def results_table_content(head) -> dict:
             "n": _num(r.n),
             "ci_method": r.ci_method,
         }
-    headers = _fmt_headers(
-        {
+    return _table_content(
+        "cellbench_results",
+        "Results table",
+        "Headline metrics per dataset, task and model (mean over seeds, sd, CI, n). "
+        "Per-classifier and per-condition rows are in aggregate.tsv.",
+        table_id="cellbench_results_table",
+        title="cellbench: results",
+        col1_header="task · metric · model",
+        columns={
             "dataset": ("dataset", "Dataset", None),
             "mean": ("mean", "Mean over seeds", "{:,.4f}"),
             "sd": ("sd", "Standard deviation over seeds (n-1)", "{:,.4f}"),
@@ -123,26 +152,14 @@ def results_table_content(head) -> dict:
             "ci_high": ("CI high", "Upper end of the confidence interval", "{:,.4f}"),
             "n": ("n", "Number of values (seeds; variants for averaged rows)", "{:,.0f}"),
             "ci_method": ("CI method", "Where the interval comes from (see the overview)", None),
-        }
+        },
+        data=data,
     )
-    return {
-        "id": "cellbench_results",
-        "section_name": "Results table",
-        "description": "Headline metrics per dataset, task and model (mean over seeds, sd, CI, n). "
-        "Per-classifier and per-condition rows are in aggregate.tsv.",
-        "plot_type": "table",
-        "pconfig": {"id": "cellbench_results_table", "title": "cellbench: results",
-                    "col1_header": "task · metric · model", "sort_rows": False, "no_violin": True},
-        "headers": headers,
-        "data": data,
-    }
 
 
 def _comparison_label(metric: str, params_json: str) -> str:
     """The metric with its variant, leaving out MEAN(...) summaries (as the plots do)."""
-    from cellbench.report.summary import is_mean_value, metric_label
-
-    params = json.loads(params_json) if params_json else {}
+    params = row_params(params_json)
     return metric_label(metric, {k: v for k, v in params.items() if not is_mean_value(v)})
 
 
@@ -160,8 +177,16 @@ def comparison_content(comp) -> dict:
             "wilcoxon_p": _num(r.wilcoxon_p),
             "wilcoxon_p_bh": _num(r.wilcoxon_p_bh),
         }
-    headers = _fmt_headers(
-        {
+    return _table_content(
+        "cellbench_comparison",
+        "Paired comparisons",
+        "Each model against each other model and against the baselines (A vs B), paired by "
+        "dataset (perturbation: dataset x condition). Empty CI / p where there are fewer than 2 units. "
+        "Full table: comparison.tsv.",
+        table_id="cellbench_comparison_table",
+        title="cellbench: paired comparisons",
+        col1_header="task · metric: A vs B",
+        columns={
             "n": ("n", "Paired units (datasets, or dataset x condition)", "{:,.0f}"),
             "wlt": ("A W/T/L", "Units where A is better (wins) / equal (ties) / worse (losses) than B", None),
             "mean_diff": ("mean A-B", "Mean paired difference A - B", "{:,.4f}"),
@@ -169,20 +194,9 @@ def comparison_content(comp) -> dict:
             "diff_ci_high": ("CI high", "Bootstrap CI of the mean difference, upper end", "{:,.4f}"),
             "wilcoxon_p": ("p", "Two-sided Wilcoxon signed-rank p-value", "{:,.3g}"),
             "wilcoxon_p_bh": ("p BH", "Wilcoxon p, Benjamini-Hochberg adjusted over all comparisons", "{:,.3g}"),
-        }
+        },
+        data=data,
     )
-    return {
-        "id": "cellbench_comparison",
-        "section_name": "Paired comparisons",
-        "description": "Each model against each other model and against the baselines (A vs B), paired by "
-        "dataset (perturbation: dataset x condition). Empty CI / p where there are fewer than 2 units. "
-        "Full table: comparison.tsv.",
-        "plot_type": "table",
-        "pconfig": {"id": "cellbench_comparison_table", "title": "cellbench: paired comparisons",
-                    "col1_header": "task · metric: A vs B", "sort_rows": False, "no_violin": True},
-        "headers": headers,
-        "data": data,
-    }
 
 
 def ranking_content(rank_df) -> dict:
@@ -197,26 +211,23 @@ def ranking_content(rank_df) -> dict:
             "n_datasets": _num(r.n_datasets),
             "n_models": _num(r.n_models),
         }
-    headers = _fmt_headers(
-        {
+    return _table_content(
+        "cellbench_ranking_table",
+        "Mean ranks per task",
+        "The numbers behind the ranking plot.",
+        table_id="cellbench_ranking_tab",
+        title="cellbench: mean ranks",
+        col1_header="task | model",
+        columns={
             "task": ("task", "Task", None),
             "mean_rank": ("mean rank", "Mean over datasets of the rank (1 = best) over headline metrics", "{:,.2f}"),
             "best_rank": ("best", "Best dataset rank", "{:,.2f}"),
             "worst_rank": ("worst", "Worst dataset rank", "{:,.2f}"),
             "n_datasets": ("datasets", "Datasets ranked", "{:,.0f}"),
             "n_models": ("models", "Models ranked", "{:,.0f}"),
-        }
+        },
+        data=data,
     )
-    return {
-        "id": "cellbench_ranking_table",
-        "section_name": "Mean ranks per task",
-        "description": "The numbers behind the ranking plot.",
-        "plot_type": "table",
-        "pconfig": {"id": "cellbench_ranking_tab", "title": "cellbench: mean ranks", "col1_header": "task | model",
-                    "sort_rows": False, "no_violin": True},
-        "headers": headers,
-        "data": data,
-    }
 
 
 def write_custom_content(outdir: Path, *, head, rank_df, comp, figures: dict, meta: dict) -> list[Path]:
@@ -241,7 +252,7 @@ def write_custom_content(outdir: Path, *, head, rank_df, comp, figures: dict, me
             "Colour: each metric scaled to [0, 1] across models within a dataset (1 = best, direction-aware: "
             "lower is better for errors), averaged over datasets; text: the mean value. Grey: not scored. "
             "Baselines sit below the white line, in italics.",
-            _img(hm.png, hm.title) + f"<p><small>Files: plots/{hm.png.name}, plots/{hm.svg.name}</small></p>",
+            _figure_body(hm),
         )
     )
     rk = figures["ranking"]
@@ -253,17 +264,13 @@ def write_custom_content(outdir: Path, *, head, rank_df, comp, figures: dict, me
             "Per task, each dataset ranks the models on every headline metric (1 = best, ties share the "
             "mean rank); a model's dataset rank is the mean over metrics, the dot the mean over datasets, "
             "the bar the best to worst dataset. Hollow grey dots: baselines.",
-            _img(rk.png, rk.title) + f"<p><small>Files: plots/{rk.png.name}, plots/{rk.svg.name}</small></p>",
+            _figure_body(rk),
         )
     )
     if len(rank_df):
         paths.append(_json_section(outdir / "cellbench_ranking_table_mqc.json", ranking_content(rank_df)))
     bars = figures["bars"]
-    body = "".join(
-        f"<h4>{html.escape(f.title)}</h4>{_img(f.png, f.title)}"
-        f"<p><small>Files: plots/{f.png.name}, plots/{f.svg.name}</small></p>"
-        for f in bars
-    )
+    body = "".join(f"<h4>{html.escape(f.title)}</h4>{_figure_body(f)}" for f in bars)
     paths.append(
         _html_section(
             outdir / "cellbench_bars_mqc.html",

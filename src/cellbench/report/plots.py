@@ -5,16 +5,27 @@
 - ranking: per task, each model's mean rank across datasets with the best-worst range.
 - bars: per dataset, one panel per task, bars = models, error bars = CI (else +- sd).
 Every function returns a `Figure` record with the files and how many marks it drew, so a test can
-tell an empty plot from a full one.
+tell an empty plot from a full one. What each figure shows (rows, values, order, labels) comes from
+frames.py; this module only draws it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from cellbench.report.frames import (
+    BarPanel,
+    BarsData,
+    RankPanel,
+    bars_data,
+    fmt_value,
+    heatmap_data,
+    model_label,
+    rank_panels,
+)
 
 DPI = 96
 MODEL_COLOURS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#332288", "#882255",
@@ -66,34 +77,14 @@ def _save(fig, plt, outdir: Path, name: str, title: str, n_marks: int) -> Figure
     return Figure(name, title, png, svg, n_marks)
 
 
-def _column_label(task: str, label: str, width: int = 22) -> str:
-    metric, _, rest = label.partition(" [")
-    text = metric if not rest else f"{metric} [{rest}"
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or label
-
-
-def _model_label(model: str, baseline: bool) -> str:
-    return f"{model} (baseline)" if baseline else model
-
-
-def fmt_value(v: float) -> str:
-    if not math.isfinite(v):
-        return ""
-    if v == 0 or 0.001 <= abs(v) < 1000:
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-    return f"{v:.2g}"
-
-
 def heatmap(head, outdir: Path, name: str = "heatmap") -> Figure:
     """Models x headline metrics heatmap of scaled scores, annotated with the raw means."""
     import numpy as np
 
-    from cellbench.report.summary import heatmap_matrix
-
     plt = _pyplot()
-    models, cols, scaled, raw, nd = heatmap_matrix(head)
-    base = dict(zip(head["model"], head["baseline"]))
-    n_r, n_c = len(models), len(cols)
+    data = heatmap_data(head)
+    scaled, raw = data.scaled, data.raw
+    n_r, n_c = len(data.models), len(data.xlabels)
     fig_w = min(26.0, max(6.5, 2.6 + 0.95 * n_c))
     fig_h = max(3.0, 2.4 + 0.42 * n_r)
     fig, ax = plt.subplots(figsize=(fig_w, fig_h), layout="constrained")
@@ -109,49 +100,59 @@ def heatmap(head, outdir: Path, name: str = "heatmap") -> Figure:
                         color="white" if dark else "black")
             else:
                 ax.text(j, i, "–", ha="center", va="center", fontsize=8, color="#999999")
-    lower = {(t, lab) for t, lab, h in zip(head["task"], head["label"], head["higher_is_better"]) if not h}
-    xlabels = [_column_label(t, lab) + (" (↓ better)" if (t, lab) in lower else "") for t, lab in cols]
-    ax.set_xticks(range(n_c), xlabels, rotation=40, ha="right",
+    ax.set_xticks(range(n_c), data.xlabels, rotation=40, ha="right",
                   rotation_mode="anchor", fontsize=8)
-    ax.set_yticks(range(n_r), [_model_label(m, bool(base.get(m))) for m in models])
-    for tick, m in zip(ax.get_yticklabels(), models):
-        if base.get(m):
+    ax.set_yticks(range(n_r), data.ylabels)
+    for tick, is_base in zip(ax.get_yticklabels(), data.baseline):
+        if is_base:
             tick.set_fontstyle("italic")
             tick.set_color("#555555")
-    n_models = sum(not base.get(m) for m in models)
-    if 0 < n_models < n_r:
-        ax.axhline(n_models - 0.5, color="white", lw=3)
+    if 0 < data.n_models < n_r:
+        ax.axhline(data.n_models - 0.5, color="white", lw=3)
     # task groups: separators and names above the columns
-    tasks = [t for t, _ in cols]
-    start = 0
-    for j in range(1, n_c + 1):
-        if j == n_c or tasks[j] != tasks[start]:
-            if j < n_c:
-                ax.axvline(j - 0.5, color="white", lw=3)
-            ax.text((start + j - 1) / 2, -0.7, tasks[start], ha="center", va="bottom", fontsize=9,
-                    fontweight="bold", clip_on=False)
-            start = j
+    for start, end, task in data.task_groups:
+        if end < n_c:
+            ax.axvline(end - 0.5, color="white", lw=3)
+        ax.text((start + end - 1) / 2, -0.7, task, ha="center", va="bottom", fontsize=9,
+                fontweight="bold", clip_on=False)
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
     cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.01)
     cbar.set_label("scaled score (1 = best of these models)")
-    n_ds = int(nd.max()) if nd.size else 0
-    ax.set_title(
-        f"Models x metrics: colour scaled per metric and dataset, text = mean value"
-        f"{' over datasets' if n_ds > 1 else ''}",
-        pad=30,
-    )
+    ax.set_title(data.title, pad=30)
     return _save(fig, plt, outdir, name, "Models x metrics", n_marks)
+
+
+def _rank_panel(ax, panel: RankPanel) -> int:
+    """Draw one task's ranks; return the number of models drawn."""
+    g = panel.rows
+    y = list(range(len(g)))
+    for yi, row in zip(y, g.itertuples(index=False)):
+        c = "#888888" if row.baseline else "#4477AA"
+        ax.plot([row.best_rank, row.worst_rank], [yi, yi], color=c, lw=2.2, alpha=0.45,
+                solid_capstyle="round")
+        ax.plot(row.mean_rank, yi, "o", color=c, mfc="white" if row.baseline else c, ms=7, mew=1.8)
+        ax.text(row.mean_rank, yi + 0.22, f"{row.mean_rank:.2g}", ha="center", va="bottom", fontsize=7)
+    ax.set_yticks(y, panel.ylabels)
+    nm = panel.n_models
+    ax.set_xlim(0.5, max(nm, 2) + 0.5)
+    ax.set_ylim(-0.6, len(g) - 0.3)
+    ax.set_xticks(range(1, max(nm, 2) + 1))
+    ax.set_title(panel.title)
+    ax.set_xlabel("rank (1 = best)")
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    return len(g)
 
 
 def ranking(rank_df, outdir: Path, name: str = "ranking") -> Figure:
     """Per task: mean rank of each model across datasets (1 = best), with the best-worst range."""
-    import math
-
     plt = _pyplot()
-    tasks = sorted(set(rank_df["task"]))
-    n = max(1, len(tasks))
+    panels = rank_panels(rank_df)
+    n = max(1, len(panels))
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     max_models = int(rank_df["n_models"].max()) if len(rank_df) else 1
@@ -159,30 +160,10 @@ def ranking(rank_df, outdir: Path, name: str = "ranking") -> Figure:
                              layout="constrained", squeeze=False)
     n_marks = 0
     for k, ax in enumerate(axes.ravel()):
-        if k >= len(tasks):
+        if k >= len(panels):
             ax.set_visible(False)
             continue
-        g = rank_df[rank_df["task"] == tasks[k]].sort_values(["mean_rank", "model"], ascending=[False, True])
-        y = list(range(len(g)))
-        for yi, row in zip(y, g.itertuples(index=False)):
-            c = "#888888" if row.baseline else "#4477AA"
-            ax.plot([row.best_rank, row.worst_rank], [yi, yi], color=c, lw=2.2, alpha=0.45,
-                    solid_capstyle="round")
-            ax.plot(row.mean_rank, yi, "o", color=c, mfc="white" if row.baseline else c, ms=7, mew=1.8)
-            ax.text(row.mean_rank, yi + 0.22, f"{row.mean_rank:.2g}", ha="center", va="bottom", fontsize=7)
-            n_marks += 1
-        ax.set_yticks(y, [_model_label(m, b) for m, b in zip(g["model"], g["baseline"])])
-        nm = int(g["n_models"].max()) if len(g) else 1
-        ax.set_xlim(0.5, max(nm, 2) + 0.5)
-        ax.set_ylim(-0.6, len(g) - 0.3)
-        ax.set_xticks(range(1, max(nm, 2) + 1))
-        nds = int(g["n_datasets"].max()) if len(g) else 0
-        ax.set_title(f"{tasks[k]} ({nds} dataset{'s' if nds != 1 else ''})")
-        ax.set_xlabel("rank (1 = best)")
-        ax.grid(axis="x", color="#dddddd", lw=0.6)
-        ax.set_axisbelow(True)
-        for s in ("top", "right"):
-            ax.spines[s].set_visible(False)
+        n_marks += _rank_panel(ax, panels[k])
     fig.suptitle("Ranking of models per task (dot: mean rank over datasets; bar: best to worst dataset)",
                  fontsize=10)
     return _save(fig, plt, outdir, name, "Ranking per task", n_marks)
@@ -202,25 +183,39 @@ def _pack_rows(tasks: list[str], sizes: dict[str, int], per_row: int = 12) -> li
     return rows
 
 
+def _bar_panel(ax, panel: BarPanel, data: BarsData, col: dict, handles: dict) -> int:
+    """Draw one task's bar groups; return the number of bars drawn (`handles` gets each model's bars)."""
+    for s in panel.series:
+        is_base = bool(data.baseline.get(s.model))
+        bars = ax.bar(s.xs, s.ys, panel.width * 0.92, color=col[s.model], edgecolor="#333333", lw=0.5,
+                      hatch="//" if is_base else None, label=model_label(s.model, is_base))
+        ax.errorbar(s.xs, s.ys, yerr=[s.err_low, s.err_high], fmt="none", ecolor="#222222", elinewidth=1,
+                    capsize=2.5)
+        handles[s.model] = bars
+    n_groups = len(panel.ticks)
+    ax.set_xticks(range(n_groups), panel.ticks, fontsize=7.5)
+    ax.set_xlim(-0.5, n_groups - 0.5)
+    ax.set_title(panel.task, loc="left", fontweight="bold")
+    ax.axhline(0, color="#444444", lw=0.6)
+    if panel.from_zero:
+        ax.set_ylim(bottom=0)
+    ax.grid(axis="y", color="#e5e5e5", lw=0.6)
+    ax.set_axisbelow(True)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    return sum(len(s.xs) for s in panel.series)
+
+
 def dataset_bars(head, dataset: str, outdir: Path, name: str | None = None, level: float = 0.95) -> Figure:
     """One dataset: a panel per task (packed into rows), groups = headline metrics, bars = models."""
-    import numpy as np
-
-    from cellbench.report.summary import model_order
-
     plt = _pyplot()
-    d = head[head["dataset"] == dataset]
-    all_models = model_order(head)
-    base = dict(zip(head["model"], head["baseline"]))
-    col = colours(all_models, {m for m in all_models if base.get(m)})
-    tasks = sorted(set(d["task"]))
-    labels_per_task = {t: sorted(set(d.loc[d["task"] == t, "label"])) for t in tasks}
-    lower = {lab for lab, h in zip(d["label"], d["higher_is_better"]) if not h}
-    models_here = [m for m in all_models if m in set(d["model"])]
-    group_w = 0.35 + 0.28 * max(2, len(models_here))  # inches per metric group
-    sizes = {t: len(v) for t, v in labels_per_task.items()}
+    data = bars_data(head, dataset, level)
+    col = colours(data.models, {m for m in data.models if data.baseline.get(m)})
+    panels = {p.task: p for p in data.panels}
+    sizes = {p.task: len(p.ticks) for p in data.panels}
+    group_w = 0.35 + 0.28 * max(2, data.n_models_here)  # inches per metric group
     per_row = max(2, int(11.0 / group_w))  # about 11 inches of bars per row: readable at page width
-    rows = _pack_rows(tasks, sizes, per_row)
+    rows = _pack_rows(list(panels), sizes, per_row)
     widest = max(sum(max(1.4, sizes[t]) for t in r) for r in rows)
     fig_w = min(22.0, max(7.0, 0.9 + group_w * widest))
     fig = plt.figure(figsize=(fig_w, 0.9 + 2.5 * len(rows)), layout="constrained")
@@ -236,46 +231,10 @@ def dataset_bars(head, dataset: str, outdir: Path, name: str | None = None, leve
         for ax in axes[len(row_tasks):]:
             ax.set_visible(False)
         for ax, task in zip(axes, row_tasks):
-            t = d[d["task"] == task]
-            labels = labels_per_task[task]
-            models = [m for m in all_models if m in set(t["model"])]
-            width = 0.8 / max(1, len(models))
-            lows = []
-            for k, m in enumerate(models):
-                xs, ys, el, eh = [], [], [], []
-                for j, lab in enumerate(labels):
-                    r = t[(t["model"] == m) & (t["label"] == lab)]
-                    if r.empty or not np.isfinite(float(r["mean"].iloc[0])):
-                        continue
-                    y = float(r["mean"].iloc[0])
-                    xs.append(j - 0.4 + width * (k + 0.5))
-                    ys.append(y)
-                    el.append(max(0.0, y - float(r["error_low"].iloc[0])))
-                    eh.append(max(0.0, float(r["error_high"].iloc[0]) - y))
-                    lows.append(min(y, float(r["error_low"].iloc[0])))
-                if not xs:
-                    continue
-                bars = ax.bar(xs, ys, width * 0.92, color=col[m], edgecolor="#333333", lw=0.5,
-                              hatch="//" if base.get(m) else None, label=_model_label(m, bool(base.get(m))))
-                ax.errorbar(xs, ys, yerr=[el, eh], fmt="none", ecolor="#222222", elinewidth=1, capsize=2.5)
-                handles[m] = bars
-                n_marks += len(xs)
-            ticks = [_column_label(task, lab, 18) + ("\n(lower is better)" if lab in lower else "")
-                     for lab in labels]
-            ax.set_xticks(range(len(labels)), ticks, fontsize=7.5)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-            ax.set_title(task, loc="left", fontweight="bold")
-            ax.axhline(0, color="#444444", lw=0.6)
-            if lows and min(lows) >= 0:
-                ax.set_ylim(bottom=0)
-            ax.grid(axis="y", color="#e5e5e5", lw=0.6)
-            ax.set_axisbelow(True)
-            for s in ("top", "right"):
-                ax.spines[s].set_visible(False)
+            n_marks += _bar_panel(ax, panels[task], data, col, handles)
     if handles:
-        order = [m for m in all_models if m in handles]
-        fig.legend([handles[m] for m in order], [_model_label(m, bool(base.get(m))) for m in order],
+        order = data.legend
+        fig.legend([handles[m] for m in order], [model_label(m, bool(data.baseline.get(m))) for m in order],
                    loc="outside lower center", ncols=min(len(order), 6), frameon=False, fontsize=8)
-    fig.suptitle(f"{dataset}: mean over seeds; error bars = {level:.0%} CI (± sd where there is no CI)",
-                 fontsize=10)
+    fig.suptitle(data.title, fontsize=10)
     return _save(fig, plt, outdir, name or f"bars_{safe_name(dataset)}", f"{dataset}", n_marks)

@@ -11,6 +11,9 @@ bootstrap interval over them, and per-classifier rows stay as they are. Every ot
 from __future__ import annotations
 
 import json
+import math
+
+from cellbench.report.variants import is_mean_value, metric_label, row_params
 
 #: Variant keys a headline row reduces over (see the module docstring).
 AGG_KEYS = ("classifier", "condition", "fold")
@@ -22,16 +25,74 @@ HEADLINE_COLUMNS = [
     "n", "mean", "sd", "ci_low", "ci_high", "ci_method", "error_low", "error_high",
 ]  # fmt: skip
 
+def is_headline_params(params: dict) -> bool:
+    """Whether a row with these params is a headline row as it is (no per-classifier / condition / fold
+    split, or only MEAN summaries of one)."""
+    return all(is_mean_value(params[k]) for k in AGG_KEYS if k in params)
 
-def is_mean_value(v) -> bool:
-    return str(v).startswith("MEAN")
+
+def _groups(table) -> dict[tuple, tuple[dict, list]]:
+    """{(task, dataset, model, baseline, metric, higher_is_better, other params JSON):
+    (other params, [(reduced params, row), ...])}: the rows one headline row (or column) comes from."""
+    groups: dict[tuple, tuple[dict, list]] = {}
+    for row in table.itertuples(index=False):
+        params = row_params(row.params)
+        rest = {k: v for k, v in params.items() if k not in AGG_KEYS}
+        agg = {k: params[k] for k in AGG_KEYS if k in params}
+        key = (row.task, row.dataset, row.model, bool(row.baseline), row.metric, bool(row.higher_is_better),
+               json.dumps(rest, sort_keys=True))
+        groups.setdefault(key, (rest, []))[1].append((agg, row))
+    return groups
 
 
-def metric_label(metric: str, params: dict) -> str:
-    if not params:
-        return metric
-    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{metric} [{inner}]"
+def _as_row(base: dict, row, label_params: dict) -> dict:
+    return base | {"label": metric_label(base["metric"], label_params), "n": row.n, "mean": row.mean, "sd": row.sd,
+                   "ci_low": row.ci_low, "ci_high": row.ci_high, "ci_method": row.ci_method}
+
+
+def _collapsed(base: dict, rest: dict, collapsible: list, *, n_boot: int, seed: int, level: float) -> list[dict]:
+    """Per-condition / per-fold rows averaged into one row per remaining variant, with a bootstrap CI."""
+    from cellbench.stats import bootstrap_ci, summarize
+
+    by_other: dict[str, tuple[dict, list]] = {}
+    for agg, row in collapsible:
+        other = {k: v for k, v in agg.items() if k not in COLLAPSE_KEYS}
+        by_other.setdefault(json.dumps(other, sort_keys=True), (other, []))[1].append(row.mean)
+    out = []
+    for _, (other, vals) in sorted(by_other.items()):
+        vals = [v for v in vals if v is not None and not math.isnan(v)]
+        s = summarize(vals)
+        lo = hi = float("nan")
+        method = "none"
+        if s.n >= 2 and n_boot > 0:
+            iv = bootstrap_ci(vals, n_boot=n_boot, level=level, seed=seed)
+            lo, hi, method = iv.low, iv.high, "bootstrap_variants"
+        out.append(base | {"label": metric_label(base["metric"], rest | other), "n": s.n, "mean": s.mean,
+                           "sd": s.sd, "ci_low": lo, "ci_high": hi, "ci_method": method})
+    return out
+
+
+def _group_rows(base: dict, rest: dict, members: list, *, n_boot: int, seed: int, level: float) -> list[dict]:
+    """The headline rows of one group (see the module docstring)."""
+    means = [(agg, row) for agg, row in members if agg and all(is_mean_value(v) for v in agg.values())]
+    if means or all(not agg for agg, _ in members):
+        return [_as_row(base, row, rest) for _, row in means or members]
+    # per-classifier rows without a MEAN row: one column each
+    out = [_as_row(base, row, rest | agg) for agg, row in members if not set(agg) & set(COLLAPSE_KEYS)]
+    collapsible = [(agg, row) for agg, row in members if set(agg) & set(COLLAPSE_KEYS)]
+    return out + _collapsed(base, rest, collapsible, n_boot=n_boot, seed=seed, level=level)
+
+
+def _with_error_bars(df):
+    """error_low / error_high: the CI where the row has one, else mean +- sd, else the mean itself."""
+    import numpy as np
+
+    mean = df["mean"].astype(float)
+    sd = df["sd"].astype(float).fillna(0.0)
+    has_ci = df["ci_low"].notna() & df["ci_high"].notna()
+    df["error_low"] = np.where(has_ci, df["ci_low"], mean - sd)
+    df["error_high"] = np.where(has_ci, df["ci_high"], mean + sd)
+    return df
 
 
 def headline(table, *, n_boot: int = 1000, seed: int = 42, level: float = 0.95):
@@ -40,62 +101,17 @@ def headline(table, *, n_boot: int = 1000, seed: int = 42, level: float = 0.95):
     error_low / error_high: the ends of the error bar, the CI where the row has one, else mean +- sd,
     else the mean itself (no bar).
     """
-    import math
-
-    import numpy as np
     import pandas as pd
 
-    from cellbench.stats import bootstrap_ci, summarize
-
-    groups: dict[tuple, list] = {}
-    for row in table.itertuples(index=False):
-        params = json.loads(row.params) if row.params else {}
-        rest = {k: v for k, v in params.items() if k not in AGG_KEYS}
-        agg = {k: params[k] for k in AGG_KEYS if k in params}
-        key = (row.task, row.dataset, row.model, bool(row.baseline), row.metric, bool(row.higher_is_better),
-               json.dumps(rest, sort_keys=True))
-        groups.setdefault(key, []).append((agg, row))
+    groups = _groups(table)
     keep = []
     for key in sorted(groups, key=str):
-        task, dataset, model, baseline, metric, hib, rest_json = key
-        members = groups[key]
-        rest = json.loads(rest_json)
+        task, dataset, model, baseline, metric, hib, _ = key
+        rest, members = groups[key]
         base = {"task": task, "dataset": dataset, "model": model, "baseline": baseline, "metric": metric,
                 "higher_is_better": hib}
-
-        def as_row(row, label_params, base=base, metric=metric):
-            return base | {"label": metric_label(metric, label_params), "n": row.n, "mean": row.mean, "sd": row.sd,
-                           "ci_low": row.ci_low, "ci_high": row.ci_high, "ci_method": row.ci_method}
-
-        means = [(agg, row) for agg, row in members if agg and all(is_mean_value(v) for v in agg.values())]
-        if means or all(not agg for agg, _ in members):
-            for _, row in means or members:
-                keep.append(as_row(row, rest))
-            continue
-        collapsible = [(agg, row) for agg, row in members if set(agg) & set(COLLAPSE_KEYS)]
-        for agg, row in members:  # per-classifier rows without a MEAN row: one column each
-            if not set(agg) & set(COLLAPSE_KEYS):
-                keep.append(as_row(row, rest | agg))
-        by_rest: dict[str, list] = {}
-        for agg, row in collapsible:
-            other = {k: v for k, v in agg.items() if k not in COLLAPSE_KEYS}
-            by_rest.setdefault(json.dumps(other, sort_keys=True), []).append(row.mean)
-        for other_json, vals in sorted(by_rest.items()):
-            vals = [v for v in vals if v is not None and not math.isnan(v)]
-            s = summarize(vals)
-            lo = hi = float("nan")
-            method = "none"
-            if s.n >= 2 and n_boot > 0:
-                iv = bootstrap_ci(vals, n_boot=n_boot, level=level, seed=seed)
-                lo, hi, method = iv.low, iv.high, "bootstrap_variants"
-            keep.append(base | {"label": metric_label(metric, rest | json.loads(other_json)), "n": s.n, "mean": s.mean,
-                                "sd": s.sd, "ci_low": lo, "ci_high": hi, "ci_method": method})
-    df = pd.DataFrame.from_records(keep, columns=HEADLINE_COLUMNS[:-2])
-    mean = df["mean"].astype(float)
-    sd = df["sd"].astype(float).fillna(0.0)
-    has_ci = df["ci_low"].notna() & df["ci_high"].notna()
-    df["error_low"] = np.where(has_ci, df["ci_low"], mean - sd)
-    df["error_high"] = np.where(has_ci, df["ci_high"], mean + sd)
+        keep += _group_rows(base, rest, members, n_boot=n_boot, seed=seed, level=level)
+    df = _with_error_bars(pd.DataFrame.from_records(keep, columns=HEADLINE_COLUMNS[:-2]))
     df = df.sort_values(["task", "label", "dataset", "baseline", "model"], kind="stable").reset_index(drop=True)
     return df
 
@@ -138,30 +154,6 @@ def scaled_scores(head):
             scores[out.index.get_loc(i)] = s
     out["scaled"] = scores
     return out
-
-
-def heatmap_matrix(head):
-    """(models, columns, scaled matrix, raw-mean matrix, n_datasets matrix): means over datasets."""
-    import numpy as np
-
-    sc = scaled_scores(head)
-    models = model_order(head)
-    cols = column_order(head)
-    scaled = np.full((len(models), len(cols)), np.nan)
-    raw = np.full_like(scaled, np.nan)
-    nd = np.zeros_like(scaled, dtype=int)
-    mi = {m: i for i, m in enumerate(models)}
-    ci = {c: j for j, c in enumerate(cols)}
-    for (model, task, label), g in sc.groupby(["model", "task", "label"], sort=True):
-        s = g["scaled"].astype(float)
-        r = g["mean"].astype(float)
-        ok = np.isfinite(s) & np.isfinite(r)
-        if ok.any():
-            i, j = mi[model], ci[(task, label)]
-            scaled[i, j] = s[ok].mean()
-            raw[i, j] = r[ok].mean()
-            nd[i, j] = int(ok.sum())
-    return models, cols, scaled, raw, nd
 
 
 def ranks(head):

@@ -15,6 +15,7 @@ import numpy as np
 
 from cellbench.errors import InputError
 from cellbench.metrics.entropy_per_cell import DEFAULT_K
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT
 from cellbench.tasks.integration import integration_metrics
@@ -61,3 +62,29 @@ def cross_species_integration(
     with per-cell bootstrap intervals (n_boot > 0) as in the integration task."""
     X, stacked_labels, batch = stack_species(embeddings, labels, species)
     return integration_metrics(X, stacked_labels, batch, k=k, seed=seed, n_boot=n_boot)
+
+
+def check_species_count(paths: Sequence[str], names: Sequence[str]) -> None:
+    """Before any file is read: one species is not a cross-species integration."""
+    if len(paths) < 2:
+        raise InputError(
+            f"{paths[0]}: cross-species integration needs at least 2 species (--input/--species pairs), "
+            f"got 1 ('{names[0]}')"
+        )
+
+
+def cross_species_integration_outcome(
+    species: Sequence, *, k: int = DEFAULT_K, seed: int = 42, n_boot: int = DEFAULT_N_BOOT
+) -> TaskOutcome:
+    """`cross_species_integration` of loaded species (cellbench.io.species.LoadedSpecies: name, X,
+    labels, label_key), with the params a result records; `k` is recorded as asked."""
+    metrics = cross_species_integration(
+        [d.X for d in species], [d.labels for d in species], [d.name for d in species], k=k, seed=seed, n_boot=n_boot,
+    )
+    params = {
+        "species": [d.name for d in species],
+        "label_key": {d.name: d.label_key for d in species},
+        "n_neighbors": int(k),
+        "n_cells_per_species": {d.name: int(d.X.shape[0]) for d in species},
+    }
+    return TaskOutcome(metrics, params, n_cells=int(sum(d.X.shape[0] for d in species)))

@@ -24,33 +24,41 @@ two species that share no label (every score would be 0, or a chance AUROC), and
 training cells or samples than its 5 neighbours (a smaller k is another classifier, whose numbers
 would sit beside k = 5 ones of other models as if comparable).
 
-Each ordered pair is one unit of work (`species_pair_metrics`); `cross_species_label_prediction`
-runs every pair in one process.
+Each ordered pair is one unit of work (`species_pair_metrics`, or `species_pair_outcome` with the
+params a result records); `cross_species_label_prediction` runs every pair in one process. The
+classifiers live in cellbench.tasks.cross_species_classifiers, sample averaging and folds in
+cellbench.tasks.cross_species_samples.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import itertools
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from cellbench.errors import InputError
-from cellbench.metrics.classification import SCORES, average_for, fold_scores, nan_mean
+from cellbench.metrics.classification import SCORES, average_for, nan_mean
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
-from cellbench.threads import one_blas_thread
+from cellbench.tasks.cross_species_classifiers import (
+    CLASSIFIERS,
+    check_classifiers,
+    check_knn_neighbours,
+    fit_and_score,
+)
+from cellbench.tasks.cross_species_samples import (
+    Aggregation,
+    drop_small_classes,
+    prepare_species,
+    resolve_aggregation,
+    split_folds,
+)
 
-CLASSIFIERS = ("lr", "knn", "rf")  # the reference's order
 MEAN_NAME = "MEAN(lr,knn,rf)"  # the reference writes this literally, whatever classifiers ran
 N_FOLDS = 5
-N_NEIGHBORS = 5  # the reference's knn
-Aggregation = Literal["auto", "none", "mean", "median"]
 
 
 @dataclass
@@ -87,151 +95,6 @@ class SpeciesData:
         return f"species '{self.name}'" + (f" (obs column '{self.label_key}')" if self.label_key else "")
 
 
-def aggregate_to_samples(X, labels, sample_ids, method: Literal["mean", "median"] = "mean"):
-    """Per sample id: the mean or median of its cells' rows, and the label of its first cell.
-
-    Samples come out sorted by id (pandas groupby order), as in cz-benchmarks'
-    `aggregate_cells_to_samples`. Returns (X_samples, labels_samples, sample_ids_sorted).
-    """
-    import pandas as pd
-
-    if method not in ("mean", "median"):
-        raise ValueError(f"aggregation must be 'mean' or 'median', got '{method}'")
-    X = np.asarray(X)
-    frame = pd.DataFrame(X)
-    keys = pd.Series(np.asarray(sample_ids, dtype=object), name="sample_id")
-    grouped = frame.groupby(keys, sort=True).agg(method)
-    first_label = pd.Series(np.asarray(labels).astype(str)).groupby(keys, sort=True).first()
-    first_label = first_label.reindex(grouped.index)
-    return grouped.to_numpy(), first_label.to_numpy().astype(str), np.asarray(grouped.index, dtype=object)
-
-
-def resolve_aggregation(aggregation: Aggregation, has_sample_ids: bool) -> str:
-    """'auto' aggregates by mean exactly when sample ids are given (TASKS.md); others are checked."""
-    if aggregation == "auto":
-        return "mean" if has_sample_ids else "none"
-    if aggregation not in ("none", "mean", "median"):
-        raise ValueError(f"unknown aggregation '{aggregation}'")
-    if aggregation != "none" and not has_sample_ids:
-        raise InputError(f"aggregation '{aggregation}' needs sample ids (give a sample-id column)")
-    return aggregation
-
-
-def prepare_species(data: SpeciesData, aggregation: str) -> SpeciesData:
-    """The species as the classifiers see it: aggregated to samples when asked."""
-    if aggregation == "none":
-        return data
-    X, labels, ids = aggregate_to_samples(data.X, data.labels, data.sample_ids, aggregation)
-    column = f" of obs column '{data.sample_key}'" if data.sample_key else ""
-    unit = f"samples (cells averaged per sample id{column})"
-    return dataclasses.replace(data, X=X, labels=labels, sample_ids=ids, unit=unit)
-
-
-def make_classifier(name: str, seed: int = 42, threads: int = 1):
-    """The reference's cross-species classifiers (centred scaler; LR with max_iter=1000)."""
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if name == "lr":
-        from sklearn.linear_model import LogisticRegression
-
-        return Pipeline([("scaler", StandardScaler()), ("lr", LogisticRegression(max_iter=1000, random_state=seed))])
-    if name == "knn":
-        from sklearn.neighbors import KNeighborsClassifier
-
-        return Pipeline(
-            [("scaler", StandardScaler()), ("knn", KNeighborsClassifier(n_neighbors=N_NEIGHBORS, n_jobs=threads))]
-        )
-    if name == "rf":
-        from sklearn.ensemble import RandomForestClassifier
-
-        return Pipeline([("rf", RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=threads))])
-    raise ValueError(f"unknown classifier '{name}' (choose from {', '.join(CLASSIFIERS)})")
-
-
-def ovr_auroc_shared(y_true, proba, classes) -> float:
-    """Macro one-vs-rest AUROC over the classes present both in `classes` and in `y_true`.
-
-    Equals sklearn's roc_auc_score(average="macro", multi_class="ovr") whenever the test labels are
-    exactly the classifier's classes; otherwise it still answers (cells of labels the classifier
-    never saw are negatives for every class). NaN when the test set has a single label.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    y_true = np.asarray(y_true)
-    proba = np.asarray(proba)
-    if len(np.unique(y_true)) < 2:
-        return float("nan")
-    values = []
-    for col, c in enumerate(np.asarray(classes)):
-        positive = y_true == c
-        if positive.any():
-            values.append(roc_auc_score(positive, proba[:, col]))
-    return float(np.mean(values)) if values else float("nan")
-
-
-def score_classifier(y_true, y_pred, proba, classes, average: str) -> dict[str, float]:
-    """The five scores of one fitted classifier on one test set (codes; -1 = a label unseen in training)."""
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
-    y_true = np.asarray(y_true)
-    classes = np.asarray(classes)
-    scores = fold_scores(y_true, y_pred, proba, classes, average=average, errors="nan")
-    unseen = ~np.isin(y_true, classes)
-    if average == "binary" and unseen.any():
-        # sklearn refuses average="binary" with a third label; score the positive class against the rest
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            for name, func in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score)):
-                scores[name] = float(func(y_true, y_pred, labels=[1], average="macro"))
-    if set(np.unique(y_true).tolist()) != set(classes.tolist()):
-        scores["auroc"] = ovr_auroc_shared(y_true, proba, classes)
-    return scores
-
-
-def _fit_score(name, X_train, y_train, X_test, y_test, average, seed, threads) -> dict[str, float]:
-    from sklearn.exceptions import ConvergenceWarning
-
-    clf = make_classifier(name, seed, threads)
-    # lbfgs iterates on BLAS reductions: one BLAS thread keeps lr's answer thread-count independent
-    blas = one_blas_thread() if name == "lr" else contextlib.nullcontext()
-    with warnings.catch_warnings(), blas:
-        warnings.simplefilter("ignore", category=ConvergenceWarning)
-        clf.fit(X_train, y_train)
-        predicted, proba = clf.predict(X_test), clf.predict_proba(X_test)
-    return score_classifier(y_test, predicted, proba, clf.classes_, average)
-
-
-def drop_small_classes(labels, n_folds: int, groups=None) -> tuple[np.ndarray, list[str]]:
-    """Keep-mask of cells whose class can appear in every fold, and the dropped class names.
-
-    A class needs at least `n_folds` cells, or with groups (sample ids) at least `n_folds`
-    distinct groups; the reference crashes on smaller ones (TASKS.md).
-    """
-    import pandas as pd
-
-    labels = np.asarray(labels).astype(str)
-    if groups is None:
-        sizes = pd.Series(labels).value_counts()
-    else:
-        sizes = pd.DataFrame({"l": labels, "g": np.asarray(groups, dtype=object)}).groupby("l")["g"].nunique()
-    small = sorted(sizes.index[sizes < n_folds].tolist())
-    return ~np.isin(labels, small), small
-
-
-def split_folds(codes, n_folds: int, seed: int, groups=None):
-    """The reference's folds: StratifiedKFold, or StratifiedGroupKFold when groups are given."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    if groups is None:
-        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    else:
-        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class")
-        return list(splitter.split(np.zeros((len(codes), 1)), codes, groups=groups))
-
-
 def within_species_rows(
     data: SpeciesData, *, n_folds: int = N_FOLDS, seed: int = 42, classifiers=CLASSIFIERS, threads: int = 1
 ) -> tuple[list[dict], dict]:
@@ -256,7 +119,7 @@ def within_species_rows(
     rows = []
     for name in classifiers:
         for fold, (train, test) in enumerate(folds):
-            scores = _fit_score(name, X[train], codes[train], X[test], codes[test], average, seed, threads)
+            scores = fit_and_score(name, X[train], codes[train], X[test], codes[test], average, seed, threads)
             rows.append({"classifier": name, "fold": fold, **scores})
     info = {"dropped_classes": dropped, "n_classes": len(classes), "n_train": len(codes)}
     return rows, info
@@ -285,7 +148,7 @@ def across_species_rows(
     average = average_for(len(classes))
     rows = []
     for name in classifiers:
-        scores = _fit_score(name, train.X, train_codes.ravel(), test.X, test_codes, average, seed, threads)
+        scores = fit_and_score(name, train.X, train_codes.ravel(), test.X, test_codes, average, seed, threads)
         rows.append({"classifier": name, **scores})
     unseen = sorted(set(test.labels.tolist()) - set(classes.tolist()))
     info = {
@@ -296,16 +159,6 @@ def across_species_rows(
         "n_test": len(test_codes),
     }
     return rows, info
-
-
-def check_knn_neighbours(data: SpeciesData, n_train: int, classifiers) -> None:
-    """An InputError when knn is asked for with fewer training rows than its neighbours (the
-    reference crashes; a smaller k would be another classifier, see the module docstring)."""
-    if "knn" in classifiers and n_train < N_NEIGHBORS:
-        raise InputError(
-            f"species '{data.name}': knn needs at least {N_NEIGHBORS} training {data.unit}, the smallest "
-            f"training set has {n_train}; leave knn out of the classifiers"
-        )
 
 
 def rows_to_metrics(
@@ -335,13 +188,6 @@ def rows_to_metrics(
     return out
 
 
-def _check_classifiers(classifiers: Sequence[str]) -> list[str]:
-    unknown = set(classifiers) - set(CLASSIFIERS)
-    if unknown or not classifiers:
-        raise ValueError(f"classifiers must be among {', '.join(CLASSIFIERS)}, got {list(classifiers)}")
-    return [c for c in CLASSIFIERS if c in set(classifiers)]
-
-
 def species_pair_metrics(
     train: SpeciesData,
     test: SpeciesData,
@@ -359,7 +205,7 @@ def species_pair_metrics(
     cross-validation. `aggregation`: "auto" (mean when both have sample ids, else none), "none",
     "mean" or "median".
     """
-    classifiers = _check_classifiers(classifiers)
+    classifiers = check_classifiers(classifiers)
     same = train.name == test.name
     has_ids = train.sample_ids is not None and (same or test.sample_ids is not None)
     method = resolve_aggregation(aggregation, has_ids)
@@ -373,6 +219,47 @@ def species_pair_metrics(
         info = {**info, "dropped_classes": {}}
     info["aggregation"] = method
     return rows_to_metrics(rows, train.name, test.name, classifiers, seed=seed, n_boot=n_boot), info
+
+
+def species_pair_outcome(
+    train,
+    test,
+    *,
+    aggregation: Aggregation = "auto",
+    n_folds: int = N_FOLDS,
+    seed: int = 42,
+    classifiers: Sequence[str] = CLASSIFIERS,
+    threads: int = 1,
+    n_boot: int = DEFAULT_N_BOOT,
+) -> TaskOutcome:
+    """`species_pair_metrics` of two loaded species, with the params a result records.
+
+    `train` / `test` are species as read from files (cellbench.io.species.LoadedSpecies: the
+    SpeciesData fields plus `n_obs`, the cells in the file); the same one twice cross-validates.
+    """
+    same = train.name == test.name
+    pair = [train] if same else [train, test]
+    data = [SpeciesData(d.name, d.X, d.labels, d.sample_ids, d.label_key, d.sample_key) for d in pair]
+    metrics, info = species_pair_metrics(
+        data[0], data[-1], aggregation=aggregation, n_folds=n_folds, seed=seed, classifiers=classifiers,
+        threads=threads, n_boot=n_boot,
+    )
+    params = {
+        "train_species": train.name,
+        "test_species": test.name,
+        "label_key": {d.name: d.label_key for d in pair},
+        "sample_key": {d.name: d.sample_key for d in pair if d.sample_key},
+        "aggregation": info["aggregation"],
+        "n_folds": int(n_folds) if same else None,
+        "classifiers": check_classifiers(classifiers),
+        "dropped_classes": info["dropped_classes"],
+        "n_classes": info["n_classes"],
+        "n_train": info["n_train"],
+    }
+    if not same:
+        params["n_test"] = info["n_test"]
+        params["unseen_test_labels"] = info["unseen_test_labels"]
+    return TaskOutcome(metrics, params, n_cells=int(sum(d.n_obs for d in pair)))
 
 
 def check_species(species: Sequence[SpeciesData]) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.metrics.silhouette_label import silhouette_label_score, silhouette_samples, undefined_reason
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+from cellbench.tasks.checks import require_distinct
 
 
 def silhouette_result(
@@ -46,3 +48,17 @@ def embedding_metrics(
 ) -> list[MetricResult]:
     labels = np.asarray(labels).astype(str)
     return [silhouette_result(X, labels, seed=seed, n_boot=n_boot, max_cells=max_cells)]
+
+
+def embedding_task(
+    X, labels, *, label_key: str, source: str, seed: int = 42, n_boot: int = DEFAULT_N_BOOT,
+    max_cells: int | None = None,
+) -> TaskOutcome:
+    """The embedding task of `cellbench embedding`: at least 2 labels, the silhouette, params as run.
+
+    `source` names the input in error messages.
+    """
+    require_distinct(labels, 2, f"{source}: obs column '{label_key}'")
+    metrics = embedding_metrics(X, labels, seed=seed, n_boot=n_boot, max_cells=max_cells)
+    params = {"label_key": label_key, **({"max_cells": max_cells} if max_cells else {})}
+    return TaskOutcome(metrics=metrics, params=params, n_cells=len(labels))

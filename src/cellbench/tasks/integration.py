@@ -15,8 +15,10 @@ import numpy as np
 
 from cellbench.metrics.entropy_per_cell import DEFAULT_K, entropy_per_cell_values
 from cellbench.metrics.silhouette_batch import NO_GROUPS, silhouette_batch_score, silhouette_batch_values
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+from cellbench.tasks.checks import require_distinct
 
 
 def integration_metrics(
@@ -51,3 +53,19 @@ def integration_metrics(
             ci=metric_ci(scores, strata=strata, seed=seed, n_boot=n_boot),
         ),
     ]
+
+
+def integration_task(
+    X, labels, batch, *, label_key: str, batch_key: str, source: str, k: int = DEFAULT_K, seed: int = 42,
+    n_boot: int = DEFAULT_N_BOOT, max_cells: int | None = None,
+) -> TaskOutcome:
+    """The integration task of `cellbench integration`: at least 2 batches, both metrics, params as run
+    (`n_neighbors`: the k entropy_per_cell used, capped at the number of cells).
+
+    `source` names the input in error messages.
+    """
+    require_distinct(batch, 2, f"{source}: obs column '{batch_key}'", what="batches")
+    metrics = integration_metrics(X, labels, batch, k=k, seed=seed, n_boot=n_boot, max_cells=max_cells)
+    params = {"label_key": label_key, "batch_key": batch_key, "n_neighbors": int(min(k, len(labels))),
+              **({"max_cells": max_cells} if max_cells else {})}
+    return TaskOutcome(metrics=metrics, params=params, n_cells=len(labels))

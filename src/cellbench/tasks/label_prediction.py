@@ -8,7 +8,8 @@ mean over folds of each score, first over every fold x classifier row ("MEAN(knn
 per classifier in the reference's order lr, knn, rf.
 
 Each fold x classifier is an independent unit (`score_fold`), so the pipeline can fan out over
-them; `merge_folds` turns their rows into exactly the numbers `run_label_prediction` gives.
+them (cellbench.tasks.label_folds); `merge_folds` turns their rows into exactly the numbers
+`run_label_prediction` gives.
 The representation may be a scipy sparse matrix (the raw-expression baseline): rf trains on it as
 is (sklearn grows the same trees as on the dense matrix, with far less memory); lr and knn
 densify their fold, because on sparse input they round differently from the reference (dense).
@@ -27,6 +28,7 @@ import numpy as np
 from cellbench.errors import InputError
 from cellbench.memory import release_freed_memory
 from cellbench.metrics.classification import SCORES, average_for, first_line, fold_scores, nan_mean
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
 from cellbench.threads import one_blas_thread
@@ -89,8 +91,8 @@ def assign_folds(labels, n_folds: int = N_FOLDS, seed: int = 42) -> np.ndarray:
     return folds
 
 
-def make_classifier(name: str, seed: int = 42, threads: int = 1, n_features: int | None = None):
-    """A fresh, unfitted classifier as the reference builds it (n_jobs does not change results).
+def make_label_classifier(name: str, seed: int = 42, threads: int = 1, n_features: int | None = None):
+    """A fresh, unfitted label prediction classifier as the reference builds it (n_jobs changes no result).
 
     knn on `MIN_FAST_FEATURES`..`MAX_FAST_FEATURES` features (embeddings) is
     `cellbench.knn_classifier`: the same probabilities from a faster search; other widths use sklearn's.
@@ -151,7 +153,7 @@ def score_fold(
         # lr on sparse input rounds differently (probabilities differ by ~1e-6) and so can knn's
         # distances; rf grows the same trees either way, so only it keeps the memory saving
         X_train, X_test = X_train.toarray(), X_test.toarray()
-    clf = make_classifier(classifier, seed, threads, n_features=X.shape[1])
+    clf = make_label_classifier(classifier, seed, threads, n_features=X.shape[1])
     average = average_for(len(classes))
     # lbfgs iterates on BLAS reductions: one BLAS thread keeps lr's answer thread-count independent
     blas = one_blas_thread() if classifier == "lr" else contextlib.nullcontext()
@@ -274,3 +276,43 @@ def run_label_prediction(
             log.info("label prediction: %s fold %d/%d (%d/%d) %.1f s", clf, fold + 1, n_folds,
                      i * n_folds + fold + 1, len(order) * n_folds, time.perf_counter() - start)
     return merge_folds(rows, seed=seed, n_boot=n_boot)
+
+
+def result_params(*, label_key, min_class_size, n_folds, classifiers, n_classes, n_cells_used) -> dict:
+    """The settings recorded in every label prediction result, so the merged per-fold result and
+    the all-in-one result agree field for field."""
+    return {
+        "label_key": label_key,
+        "min_class_size": int(min_class_size) if min_class_size is not None else None,
+        "n_folds": int(n_folds),
+        "classifiers": [c for c in CLASSIFIERS if c in classifiers],
+        "n_classes": int(n_classes),
+        "n_cells_used": int(n_cells_used),
+    }
+
+
+def label_prediction_outcome(
+    X,
+    labels,
+    *,
+    label_key: str,
+    where: str,
+    classifiers: Sequence[str] = CLASSIFIERS,
+    n_folds: int = N_FOLDS,
+    min_class_size: int = MIN_CLASS_SIZE,
+    seed: int = 42,
+    threads: int = 1,
+    n_boot: int = DEFAULT_N_BOOT,
+) -> TaskOutcome:
+    """`run_label_prediction` on every cell's `labels` (obs column `label_key`; `where` names it in
+    errors), with the params a result records."""
+    keep = check_labels(labels, min_class_size, where=where, n_folds=n_folds)
+    metrics = run_label_prediction(
+        X, labels, classifiers=classifiers, n_folds=n_folds, min_class_size=min_class_size, seed=seed,
+        threads=threads, n_boot=n_boot,
+    )
+    params = result_params(
+        label_key=label_key, min_class_size=min_class_size, n_folds=n_folds, classifiers=classifiers,
+        n_classes=len(np.unique(labels[keep])), n_cells_used=int(keep.sum()),
+    )
+    return TaskOutcome(metrics, params, n_cells=len(labels))

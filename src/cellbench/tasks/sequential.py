@@ -18,8 +18,10 @@ import pandas as pd
 
 from cellbench.errors import InputError
 from cellbench.metrics.sequential_alignment import sequential_alignment_values
+from cellbench.outcome import TaskOutcome
 from cellbench.schema import MetricResult
 from cellbench.stats import DEFAULT_N_BOOT, metric_ci
+from cellbench.tasks.checks import require_cells, require_distinct
 from cellbench.tasks.embedding import silhouette_result
 
 DEFAULT_K = 15
@@ -71,3 +73,20 @@ def sequential_metrics(
         silhouette_result(X, t, seed=seed, n_boot=n_boot),
         MetricResult(metric_type="sequential_alignment", value=value, params=params, ci=ci),
     ]
+
+
+def sequential_task(
+    X, column: pd.Series, *, time_key: str, source: str, time_order: Sequence[str] | None = None,
+    k: int = DEFAULT_K, adaptive_k: bool = False, seed: int = 42, n_boot: int = DEFAULT_N_BOOT,
+) -> TaskOutcome:
+    """The sequential task of `cellbench sequential`: time values of the obs `column`, checks, both
+    metrics, params as run. `source` names the input in error messages."""
+    where = f"{source}: obs column '{time_key}'"
+    t = time_values(column, time_order, where=where)
+    require_distinct(t, 2, where, what="time points")
+    require_cells(len(t), k + 1, source, f"--k {k} neighbours plus the cell itself")
+    metrics = sequential_metrics(X, t, k=k, adaptive_k=adaptive_k, seed=seed, n_boot=n_boot)
+    params = {"time_key": time_key, "k": k, "adaptive_k": adaptive_k, "normalize": True}
+    if time_order:
+        params["time_order"] = time_order
+    return TaskOutcome(metrics=metrics, params=params, n_cells=len(t))

@@ -1,6 +1,6 @@
 """Exact kNN of every cell among all cells from half the distance products (symmetric tiles).
 
-Why it exists: the all-cells exact search is bound by the n x n float32 products. `neighbors._ExactKnn`
+Why it exists: the all-cells exact search is bound by the n x n float32 products. `exact.ExactKnn`
 computes every product twice (row i against j, later row j against i) plus a sampled product to
 bound each row's k-th distance. Here each tile of products is computed once and tested for both of
 its sides, and each row's bound comes from a cheap search among nearby cells. Measured at 100k x 64
@@ -12,7 +12,7 @@ the benchmark's Gaussian mixture, so no tile can be skipped. Cells taken in the 
 need one threshold test per tile instead of two; that was 10 % faster for k = 15, no faster for
 k = 200, and took 60 % more memory, because the answer must be held to put it back in order.
 
-How it stays exact (the same float32-candidates / float64-decision scheme as `_ExactKnn`):
+How it stays exact (the same float32-candidates / float64-decision scheme as `ExactKnn`):
 - On centred float32 data with lo = (1 - g) |x|^2, one GEMM of [x, 1, lo_x] . [-2 y, lo_y, 1] gives
   S = -2 x.y + lo_x + lo_y, and |x - y|^2 lies in [S, S + 2 g (|x|^2 + |y|^2)]: g = (4 d + 64) eps32
   is at least twice the rounding of inputs, the (d + 2)-term dot product and the additions.
@@ -27,7 +27,7 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `_E
   (distance, index). The partition into blocks and tiles depends only on n, so the result never
   depends on the number of threads (and is exact anyway).
 Candidates of a block are held until its last tile is done (a few times n x k pairs at most);
-`fits` says when that is too much and the caller streams with `_ExactKnn` instead.
+`fits` says when that is too much and the caller streams with `ExactKnn` instead.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections import deque
 
 import numpy as np
 
-from cellbench.neighbors import _EPS32, _padded
+from cellbench.neighbors.exact import EPS32, padded
 
 #: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB.
 BLOCK_ROWS = 512
@@ -78,7 +78,7 @@ class SymmetricExactKnn:
         c32 = (X - X.mean(axis=0)).astype(np.float32)
         self.c32 = c32
         self.sq = np.einsum("ij,ij->i", c32.astype(np.float64), c32.astype(np.float64))
-        self.gamma = (4 * self.d + 64) * _EPS32
+        self.gamma = (4 * self.d + 64) * EPS32
         lo = ((1 - self.gamma) * self.sq).astype(np.float32)[:, None]
         one = np.ones((self.n, 1), np.float32)
         self.left = np.hstack([c32, one, lo])
@@ -200,13 +200,13 @@ class SymmetricExactKnn:
         upper = lower + 2 * self.gamma * (self.sq[r0 + r] + self.sq[cols])
         lower[is_self] = upper[is_self] = -np.inf  # the cell itself first
         # out: lower bound above the k-th smallest upper bound (k others are surely closer)
-        up_pad, _ = _padded(r, upper, c, np.inf)
+        up_pad, _ = padded(r, upper, c, np.inf)
         kth_upper = np.partition(up_pad, k - 1, axis=1)[:, k - 1]
         keep = lower <= kth_upper[r]
         r, cols, lower, upper = r[keep], cols[keep], lower[keep], upper[keep]
         if self.return_distance:
             d2 = self._exact_d2(r0, r, cols)
-            d2_pad, pos = _padded(r, d2, c, np.inf)
+            d2_pad, pos = padded(r, d2, c, np.inf)
             col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
             col_pad[r, pos] = cols
             best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # ties: ascending column
@@ -214,7 +214,7 @@ class SymmetricExactKnn:
             dist = np.sqrt(np.maximum(np.take_along_axis(d2_pad, best, axis=1), 0.0))
             return r0, r1, idx, dist
         # in: upper bound below the k-th smallest lower bound (fewer than k others can be closer)
-        low_pad, _ = _padded(r, lower, c, np.inf)
+        low_pad, _ = padded(r, lower, c, np.inf)
         kth_lower = np.partition(low_pad, k - 1, axis=1)[:, k - 1]
         sure = upper < kth_lower[r]
         need = k - np.bincount(r[sure], minlength=c)
