@@ -21,12 +21,23 @@
 #   8 hostile samplesheet values full of shell syntax ($(...), backticks, ;, &&, |) and seeds out of
 #             0..4294967295 (.ci/e2e/hostile.py): each run exits non-zero before any task, with one error
 #             line naming the sheet, row and column (or --seeds), and no `pwned` file appears; a row per case
+#   9 models  -profile test_models (docs/models.md): harmony, scvi and the example model image
+#             (containers/model-example, built on the cellbench image) by the container contract; every
+#             runner's results carry its provenance, harmony beats the PCA baseline on batch mixing
+#             (.ci/e2e/check_models.py); then two broken model containers (exit 3; NaN in the output) each
+#             fail with one error line naming the model and the dataset. The scVI image (containers/scvi)
+#             is built only with E2E_SCVI_IMAGE=1 (its build takes longer than CI's budget); otherwise the
+#             scvi row runs without a container, from a Python with scvi-tools (E2E_SCVI_PYTHON, or the
+#             run's Python if it has it), said loudly, or is left out, said loudly. Without Docker the
+#             example model runs from the checkout (a shim on PATH), also said loudly.
 # A final table lists every run: wall time, task count, status. Exit 1 if any check failed.
 # If the Docker engine cannot start, every run goes on without containers (cellbench and multiqc
 # from .venv), said loudly; nothing is skipped silently.
 #
 # Env: E2E_TMP (work folder, default a new /tmp/cellbench-e2e.XXXX; kept on failure or with E2E_KEEP=1),
-#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm hostile),
+#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm hostile models),
+#      E2E_SCVI_IMAGE=1 (build containers/scvi and run the scvi row in it), E2E_SCVI_PYTHON (a python with
+#      scvi-tools and cellbench's dependencies for the scvi row without its image),
 #      E2E_NO_DOCKER=1 (run without containers), E2E_REQUIRE_DOCKER=1 (an engine that does not start fails
 #      the run instead of the loud fallback), PYTHON (default .venv/bin/python),
 #      E2E_SLURM_TASKS (tasks of pbmc68k_reduced in the Slurm run, default clustering;embedding;integration).
@@ -48,7 +59,7 @@ check() { "$python" "$ROOT/.ci/e2e/check.py" "$@"; }
 tools=$ROOT/../shared/tools
 engine=${E2E_DOCKER_ENGINE:-$tools/docker/local-engine.sh}  # E2E_DOCKER_ENGINE=/bin/false tests the fallback
 cluster=$tools/slurm/local-cluster.sh
-runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm hostile} "
+runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm hostile models} "
 want() { [[ "$runs" == *" $1 "* ]]; }
 
 T=${E2E_TMP:-$(mktemp -d /tmp/cellbench-e2e.XXXX)}
@@ -386,6 +397,106 @@ if want hostile; then
     sed 's/^/   | /' "$T/hostile.log" | tail -20 >&2
     fail "hostile: no case ran"; add_row hostile 0s - "FAILED (see $T/hostile.log)"
   fi
+fi
+
+# ================================================================================================ 9 models
+# -profile test_models: harmony, scvi and the example model container; then two broken model containers
+check_models() { "$python" "$ROOT/.ci/e2e/check_models.py" "$@"; }
+if want models; then
+  md=$T/models-setup
+  mkdir -p "$md/bin" "$md/scvi-bin" "$T/sheets"
+  m_datasets=$ROOT/assets/test_models_datasets.csv
+  m_sheet=$ROOT/assets/test_models_runners.csv
+  ex_image=$(awk -F, 'NR > 1 && $3 == "container" { print $4; exit }' "$m_sheet")
+  ex_image=${ex_image:-cellbench-e2e/model-example:latest}
+  m_cfg=()
+  m_skip=()
+  # -- the example model: its image on the cellbench image, or (no Docker) its script on PATH
+  if [ $use_docker = 1 ]; then
+    s=$(date +%s)
+    say "models: building $ex_image (containers/model-example, FROM $image)"
+    if docker build -q --network none --build-arg "BASE=$image" -t "$ex_image" containers/model-example >/dev/null \
+         2> >(grep -v -i -e 'legacy builder' -e buildx -e '^ *$' >&2); then
+      add_row "models:image-example" "$(( $(date +%s) - s ))s" - ok
+    else
+      fail "models: the example model image did not build"
+      add_row "models:image-example" "$(( $(date +%s) - s ))s" - "FAILED (build)"
+    fi
+  else
+    ln -sf "$ROOT/containers/model-example/cellbench_example_model.py" "$md/bin/cellbench-example-model"
+    loud "NO DOCKER: the model container rows run WITHOUT their image: cellbench-example-model is" \
+         "containers/model-example's script from the checkout, on PATH. The image itself is NOT tested."
+    add_row "models:image-example" 0s - "NOT TESTED (no Docker: the script from the checkout)"
+  fi
+  # -- scvi: in its image (E2E_SCVI_IMAGE=1), else without a container from a Python with scvi-tools, else left out
+  scvi_py=${E2E_SCVI_PYTHON:-}
+  if [ -z "$scvi_py" ] && "$python" -c 'import scvi' >/dev/null 2>&1; then scvi_py=$python; fi
+  if [ $use_docker = 1 ] && [ "${E2E_SCVI_IMAGE:-0}" = 1 ]; then
+    s=$(date +%s)
+    if BASE=$image PYTHON=$python bash containers/scvi/build.sh; then
+      add_row "models:image-scvi" "$(( $(date +%s) - s ))s" - ok
+    else
+      fail "models: the scvi image did not build"; add_row "models:image-scvi" "$(( $(date +%s) - s ))s" - "FAILED (build)"
+    fi
+  elif [ -n "$scvi_py" ] && "$scvi_py" -c 'import scvi' >/dev/null 2>&1; then
+    printf '#!/bin/sh\nexec %q "$@"\n' "$scvi_py" >"$md/scvi-bin/python3"
+    chmod +x "$md/scvi-bin/python3"
+    ln -sf "$ROOT/bin/cellbench" "$md/scvi-bin/cellbench"
+    cat >"$md/scvi-native.config" <<EOF
+// .ci/nextflow-e2e.sh models: the scvi row without the scvi image, cellbench from the checkout run by $scvi_py
+process {
+    withName: 'CELLBENCH_MODEL_SCVI' {
+        container    = ''
+        beforeScript = 'export PATH="$md/scvi-bin:\$PATH"'
+    }
+}
+EOF
+    m_cfg+=(-c "$md/scvi-native.config")
+    loud "THE SCVI IMAGE IS NOT BUILT (containers/scvi: longer than CI's time budget; E2E_SCVI_IMAGE=1 builds it)." \
+         "The scvi row runs WITHOUT A CONTAINER, with $scvi_py."
+    add_row "models:image-scvi" 0s - "NOT BUILT (scvi row without a container)"
+  else
+    m_skip+=(scvi)
+    loud "THE SCVI ROW IS LEFT OUT: no scvi image (E2E_SCVI_IMAGE=1 builds it) and no Python with scvi-tools" \
+         "(E2E_SCVI_PYTHON, or pip install 'cellbench[scvi]' into $(dirname "$python")). scVI is NOT tested."
+    add_row "models:scvi" 0s - "LEFT OUT (no scvi image, no scvi-tools)"
+  fi
+  m_run_sheet=$m_sheet
+  if [ ${#m_skip[@]} -gt 0 ]; then
+    m_run_sheet=$T/sheets/models_runners.csv
+    awk -F, 'NR == 1 || $3 != "scvi"' "$m_sheet" >"$m_run_sheet"
+  fi
+  skip_args=""
+  for m in "${m_skip[@]}"; do skip_args+=" --skip $m"; done
+
+  PATH="$md/bin:$PATH" nf models -profile "test_models$engine_profile" "${m_cfg[@]}" --models "$m_run_sheet" \
+    --outdir "$T/models/out" -w "$T/models/work"
+  record models "$nf_wall" "$(tasks "$T/models/trace.txt")" checks \
+    "check_models results '$T/models/out' --models '$m_run_sheet' --datasets '$m_datasets'$skip_args"
+
+  # two broken models on pbmc68k_reduced (embedding only): the container exits 3 (the run stops, Nextflow's
+  # error names the task <dataset>:<model>), or writes NaN (model-check's one Error line; the output is
+  # skipped like unusable input data and the others go on)
+  sheet "$m_datasets" "$T/sheets/models_pbmc.csv" --datasets pbmc68k_reduced --tasks embedding
+  for case in "bad_exit|exit3|MODEL_CONTAINER|3|simulated failure|stops" \
+              "bad_nan|nan|CELLBENCH_MODEL_CHECK|1|NaN|any"; do
+    IFS='|' read -r bm sim proc code says want_rc <<<"$case"
+    printf 'model,dataset,runner,image,command,weights\n%s,pbmc68k_reduced,container,%s,cellbench-example-model --simulate %s,\n' \
+      "$bm" "$ex_image" "$sim" >"$T/sheets/models_$bm.csv"
+    PATH="$md/bin:$PATH" nf "models-$bm" -profile "test_models$engine_profile" --input "$T/sheets/models_pbmc.csv" \
+      --models "$T/sheets/models_$bm.csv" --outdir "$T/models-$bm/out" -w "$T/models-$bm/work"
+    n=$(tasks "$T/models-$bm/trace.txt")
+    if [ "$want_rc" = stops ] && [ "$nf_rc" = 0 ]; then
+      fail "models-$bm: the run exited 0; a model exiting $code must stop it"
+      add_row "models-$bm" "${nf_wall}s" "$n" "FAILED (run exited 0)"
+    elif check_models failure "$T/models-$bm" --model "$bm" --dataset pbmc68k_reduced --process "$proc" \
+           --exit "$code" --says "$says" --outdir "$T/models-$bm/out"; then
+      add_row "models-$bm" "${nf_wall}s" "$n" "ok (failed as it must: $proc exit $code, nextflow exit $nf_rc)"
+    else
+      fail "models-$bm: assertions"; add_row "models-$bm" "${nf_wall}s" "$n" "FAILED (assertions)"
+    fi
+  done
+  nf_rc=0
 fi
 
 say "done"

@@ -87,6 +87,17 @@ INPUTS = {
 }
 for name in ("CELLBENCH_EMBEDDING", "CELLBENCH_INTEGRATION", "CELLBENCH_SEQUENTIAL"):
     INPUTS[name] = INPUTS["CELLBENCH_CLUSTERING"]
+# the models the pipeline runs (rows of the models samplesheet with a runner), with the first seed
+RUN_FULL = {"model": "scvi", "runner": "scvi", "seed": 42, "image": "ghcr.io/me/model:1.0@sha256:abc",
+            "image_digest": "sha256:abc", "command": "run-model --gene-col feature_name"}
+RUN_MIN = dict(RUN_FULL, image="me/model:latest", image_digest=None, command="run-model")
+for name in ("CELLBENCH_MODEL_HARMONY", "CELLBENCH_MODEL_SCVI"):
+    INPUTS[name] = ({"meta": {**DATASET, **RUN_FULL}, "h5ad": "pbmc.h5ad"},
+                    {"meta": {**DATASET_MIN, **RUN_MIN, "counts_layer": None}, "h5ad": "pbmc.h5ad"})
+INPUTS["CELLBENCH_MODEL_SCVI"][1]["meta"]["batch_key"] = None  # scvi runs without batches too
+INPUTS["CELLBENCH_MODEL_CHECK"] = (
+    {"meta": {**DATASET, **RUN_FULL}, "h5ad": "pbmc.h5ad", "raw": "pbmc__m.raw.h5ad", "weights": ["ckpt"]},
+    {"meta": {**DATASET, **RUN_MIN}, "h5ad": "pbmc.h5ad", "raw": "pbmc__m.raw.h5ad", "weights": []})
 
 # How each command's options name the files it writes: --output FILE; --output-prefix P (aggregate:
 # "Writes PREFIX.tsv and PREFIX.parquet"); --outdir DIR (report: files under DIR)
@@ -256,7 +267,9 @@ def test_process_conventions():
         assert d.get("tag"), f"{proc.path}: no tag"
         labels = {re.sub(r"['\"]", "", v) for v in d.get("label", [])}
         assert labels & standard, f"{proc.path}: no standard label ({labels})"
-        assert "cellbench" in labels, f"{proc.path}: no 'cellbench' label (the container selector of modules.config)"
+        # the container selectors of modules.config: the core image, or the scvi runner's own
+        assert len(labels & {"cellbench", "cellbench_scvi"}) == 1, \
+            f"{proc.path}: no 'cellbench' (or 'cellbench_scvi') label (the container selector of modules.config)"
         assert d.get("container"), f"{proc.path}: no container"
         assert d.get("conda"), f"{proc.path}: no conda"
         assert "stub:" in proc.text, f"{proc.path}: no stub"
@@ -296,7 +309,7 @@ def test_params_and_schema_agree():
     for group in schema["$defs"].values():
         props.update(group["properties"])
     params = dict(PARAMS)
-    for cfg in ("slurm.config", "awsbatch.config", "test.config"):
+    for cfg in ("slurm.config", "awsbatch.config", "test.config", "test_models.config", "gpu.config"):
         params.update(ps.read_params(ROOT / "conf" / cfg))
     assert set(params) == set(props), (
         f"in nextflow.config but not the schema: {sorted(set(params) - set(props))}; "
@@ -321,6 +334,8 @@ def _sheet(path: Path) -> list[dict]:
     ("assets/test_datasets.csv", "assets/schema_datasets.json"),
     ("assets/datasets_catalog.csv", "assets/schema_datasets.json"),
     ("assets/test_models.csv", "assets/schema_models.json"),
+    ("assets/test_models_datasets.csv", "assets/schema_datasets.json"),
+    ("assets/test_models_runners.csv", "assets/schema_models.json"),
 ])
 def test_samplesheets_validate(sheet, schema):
     import jsonschema
@@ -488,3 +503,100 @@ def test_n_boot_schema_is_the_cli_range():
     for n in range(N_BOOT_MAX + 20):
         assert bool(re.search(spec["pattern"], str(n))) == (n in allowed), n
     assert spec["maximum"] == N_BOOT_MAX and PARAMS["n_boot"] in allowed
+
+
+# ---- MODEL_CONTAINER: a model's own image, run by the container contract (docs/models.md)
+
+CONTAINER = ps.parse_process(ROOT / "modules" / "local" / "model_container" / "main.nf")
+CONTAINER_META = {**DATASET, **RUN_FULL, "runner": "container"}
+
+
+def _container_argv(meta: dict, weights: list, params: dict | None = None) -> list[str]:
+    values = {"meta": {k: v for k, v in meta.items() if k in FIELDS["model_container"]}, "h5ad": "pbmc.h5ad",
+              "weights": weights}
+    env, _ = staged_env(CONTAINER, values)
+    args = ps.ext_args_for(QUALIFIED["MODEL_CONTAINER"][0], [], SELECTORS, {**PARAMS, **(params or {})})
+    env["task"] = ps.Obj(cpus=CPUS, ext=ps.Obj(args=args, prefix=None), process="MODEL_CONTAINER")
+    lines = [argv for argv in ps.command_argv(CONTAINER.render(env)) if argv]
+    assert len(lines) == 1, f"{CONTAINER.path}: expected one command line, got {lines}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("device,expected", [("auto", "cpu"), ("cpu", "cpu"), ("cuda", "cuda")])
+def test_model_container_runs_the_contract_command(device, expected):
+    """The row's command, split into words, then exactly the contract's options (m_common: --input,
+    --output, --seed, --device cpu|cuda, --batch-size [--weights]); its output is what it declares."""
+    argv = _container_argv(CONTAINER_META, ["ckpt"], {"model_device": device, "model_batch_size": 16})
+    assert argv[:3] == ["run-model", "--gene-col", "feature_name"]
+    opts = argv[3:]
+    given = dict(zip(opts[::2], opts[1::2]))
+    assert len(opts) == 2 * len(given)
+    assert given == {"--input": "pbmc.h5ad", "--output": "pbmc__scvi.raw.h5ad", "--seed": "42",
+                     "--weights": "weights/ckpt", "--device": expected, "--batch-size": "16"}
+    assert "--weights" not in _container_argv(CONTAINER_META, [])
+    [(pattern, _)] = [(p, o) for p, o in CONTAINER.output_patterns({}) if o.emit == "raw"]
+    import fnmatch
+
+    assert fnmatch.fnmatchcase(given["--output"], pattern)
+    assert "container \"${meta.image}\"" in CONTAINER.text
+
+
+def test_model_container_values_reach_the_command_verbatim(tmp_path):
+    """Each word of the command and every value is single-quoted: shell syntax in a value (the schemas
+    keep it out of the command and image; a dataset name or a file name may still carry it) stays text."""
+    meta = dict(CONTAINER_META, id="pbmc" + HOSTILE, model="m" + HOSTILE, command="run-model --flag=x")
+    values = {"meta": {k: v for k, v in meta.items() if k in FIELDS["model_container"]},
+              "h5ad": "p $(touch pwned4).h5ad", "weights": ["ckpt $(touch pwned4)"]}
+    env, staged = staged_env(CONTAINER, values)
+    env["task"] = ps.Obj(cpus=CPUS, ext=ps.Obj(args="--device 'cpu' --batch-size '64'", prefix=None))
+    for rel in staged:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    fake = "run-model() { printf '%s\\n' \"$@\" > argv.txt; }\n"
+    subprocess.run(["bash", "-euo", "pipefail", "-c", fake + CONTAINER.render(env)], cwd=tmp_path, check=True,
+                   env=dict(os.environ, HOME="/nonexistent"))
+    assert not list(tmp_path.glob("pwned*")), f"{CONTAINER.path}: a value was run by the shell"
+    argv = (tmp_path / "argv.txt").read_text().splitlines()
+    assert argv[0] == "--flag=x"
+    assert argv[argv.index("--input") + 1] == "p $(touch pwned4).h5ad"
+    assert argv[argv.index("--weights") + 1] == "weights/ckpt $(touch pwned4)"
+    assert argv[argv.index("--output") + 1] == f"pbmc{HOSTILE}__m{HOSTILE}.raw.h5ad"
+
+
+def test_model_container_stub_creates_its_output(tmp_path):
+    values = {"meta": {k: v for k, v in CONTAINER_META.items() if k in FIELDS["model_container"]},
+              "h5ad": "pbmc.h5ad", "weights": []}
+    env, _ = staged_env(CONTAINER, values)
+    env["task"] = ps.Obj(cpus=CPUS, ext=ps.Obj(args="", prefix=None))
+    subprocess.run(["bash", "-euo", "pipefail", "-c", CONTAINER.render(env, "stub")], cwd=tmp_path, check=True)
+    for pattern, out in CONTAINER.output_patterns({}):
+        assert ps.glob_outputs(tmp_path, pattern, set()), f"{CONTAINER.path}: stub makes nothing for '{pattern}'"
+
+
+def test_model_container_uses_only_its_meta_fields():
+    used = set(re.findall(r"\bmeta\.(\w+)", CONTAINER.text))
+    assert used == set(FIELDS["model_container"]), (sorted(used), FIELDS["model_container"])
+
+
+def test_models_schema_runner_columns():
+    """runner / image / command / weights: the command pattern of the container contract lets no shell
+    syntax through; a runner row needs no embedding (readModels() refuses one with it, on Nextflow)."""
+    import jsonschema
+
+    spec = json.loads((ROOT / "assets" / "schema_models.json").read_text())
+    props = spec["items"]["properties"]
+    assert props["runner"]["enum"] == ["harmony", "scvi", "container"]
+    assert props["command"]["pattern"] == "^[A-Za-z0-9_./:=+-]+( [A-Za-z0-9_./:=+-]+)*$"
+    for ok in ("cellbench-example-model", "python -m model.run --gene-col=feature_name", "/opt/bin/run"):
+        assert re.search(props["command"]["pattern"], ok), ok
+    for bad in ("run; rm -rf /", "run $(x)", "run `x`", "run 'a'", "run  two-spaces", "run | tee", " run", "a\nb"):
+        assert not re.search(props["command"]["pattern"], bad), bad
+    for ok in ("cellbench-e2e/model-example:latest", "ghcr.io/me/m:1.0@sha256:0af3", "/shared/m.sif"):
+        assert re.search(props["image"]["pattern"], ok), ok
+    for bad in ("img; touch x", "img $(x)", "img'", "", "-rm"):
+        assert not re.search(props["image"]["pattern"], bad), bad
+    for bad in ("w eights", "w;x", "w'x", "$HOME/w"):
+        assert not re.search(props["weights"]["pattern"], bad), bad
+    jsonschema.validate([{"model": "h", "dataset": "d", "runner": "harmony"}], spec)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate([{"model": "h", "dataset": "d", "runner": "bash"}], spec)

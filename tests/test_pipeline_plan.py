@@ -61,6 +61,7 @@ class Runner:
         self.selectors = selectors
         self.processes = ps.local_processes()
         self.processes["MULTIQC"] = ps.parse_process(ROOT / "modules" / "nf-core" / "multiqc" / "main.nf")
+        self.processes["MODEL_CONTAINER"] = ps.parse_process(ROOT / "modules" / "local" / "model_container" / "main.nf")
         self.qualified = ps.qualified_names()
         self.log: list[tuple[str, list[str]]] = []  # (process, argv) in run order
 
@@ -164,17 +165,47 @@ def read_models(sheet: Path) -> list[tuple[dict, list, list]]:
     for r in read_sheet(sheet):
         emb = [resolve(r["embedding"], sheet.parent)] if r.get("embedding") else []
         pred = [resolve(r["prediction"], sheet.parent)] if r.get("prediction") else []
+        image = r.get("image")
         out.append(({"model": r["model"], "dataset": r["dataset"], "obsm_key": r.get("obsm_key"),
-                     "layer": r.get("layer")}, emb, pred))
+                     "layer": r.get("layer"), "runner": r.get("runner"), "image": image,
+                     "image_digest": image.split("@", 1)[1] if image and "@" in image else None,
+                     "command": r.get("command"),
+                     "weights": [resolve(r["weights"], sheet.parent)] if r.get("weights") else []}, emb, pred))
     return out
+
+
+def run_models(R: Runner, models, by_id: dict, seed: int, embed_tasks: list) -> list[tuple[dict, Path, list]]:
+    """The rows with a runner (workflows/cellbench.nf): harmony / scvi, or a model container then its
+    check, with the first seed; each output becomes a representation with obsm_key X_emb."""
+    reps = []
+    for m, _emb, _pred in models:
+        meta, h5ad = by_id[m["dataset"]]
+        if not m.get("runner") or not any(t in embed_tasks for t in meta["tasks"]):
+            continue
+        run = {**meta, "model": m["model"], "runner": m["runner"], "image": m["image"],
+               "image_digest": m["image_digest"], "command": m["command"], "seed": seed}
+        if m["runner"] == "container":
+            raw = R.run("MODEL_CONTAINER", {"meta": slim(run, "model_container"), "h5ad": h5ad,
+                                            "weights": m["weights"]})["raw"][0]
+            out = R.run("CELLBENCH_MODEL_CHECK", {"meta": slim(run, "model_check"), "h5ad": h5ad, "raw": raw,
+                                                  "weights": m["weights"]})
+        else:
+            process = f"model_{m['runner']}"
+            out = R.run(f"CELLBENCH_{process.upper()}", {"meta": slim(run, process), "h5ad": h5ad})
+        rep = {"model": m["model"], "obsm_key": "X_emb", "layer": None, "baseline": False,
+               "tasks": [t for t in meta["tasks"] if t in embed_tasks]}
+        reps.append(({**meta, **rep}, h5ad, out["h5ad"]))
+    return reps
 
 
 # ---- workflows/cellbench.nf and its subworkflows, for one profile
 
 
-def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> tuple[Runner, list[Path], dict]:
-    """Run the test profile's plan (params overridden as on the command line); with stub, run the stubs."""
-    params = ps.read_params(ROOT / "nextflow.config", ROOT / "conf" / "test.config")
+def run_plan(work: Path, overrides: dict | None = None, stub: bool = False,
+             profile: str = "test") -> tuple[Runner, list[Path], dict]:
+    """Run a test profile's plan (params overridden as on the command line); with stub, run the stubs."""
+    configs = [ROOT / "conf" / "test.config"] + ([ROOT / "conf" / f"{profile}.config"] if profile != "test" else [])
+    params = ps.read_params(ROOT / "nextflow.config", *configs)
     params.update(overrides or {})
     selectors = ps.read_ext_args(ROOT / "conf" / "modules.config", ROOT / "conf" / "test.config")
     R = Runner(work, params, selectors, stub=stub)
@@ -193,7 +224,7 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
     # representations
     reps = []
     for m, emb, pred in models:
-        if emb or m["obsm_key"] or (m["layer"] and not pred):
+        if not m["runner"] and (emb or m["obsm_key"] or (m["layer"] and not pred)):
             meta, h5ad = by_id[m["dataset"]]
             rep = {"model": m["model"], "obsm_key": m["obsm_key"], "layer": m["layer"], "baseline": False,
                    "tasks": [t for t in meta["tasks"] if t in embed_tasks]}
@@ -207,6 +238,7 @@ def run_plan(work: Path, overrides: dict | None = None, stub: bool = False) -> t
             rep = {"model": names["pca"], "obsm_key": "X_pca", "layer": None, "baseline": True,
                    "tasks": [t for t in meta["tasks"] if t in on_tasks["pca"]]}
             reps.append(({**meta, **rep}, h5ad, [pca]))
+    reps += run_models(R, models, by_id, seeds[0], embed_tasks)
     for meta, h5ad in datasets:
         if names["raw"] in baselines and any(t in on_tasks["raw"] for t in meta["tasks"]):
             rep = {"model": names["raw"], "obsm_key": None, "layer": meta["counts_layer"], "baseline": True,
@@ -329,7 +361,9 @@ def load(results):
 def test_every_process_ran(plan):
     R, _, _ = plan
     ran = {name for name, _ in R.log}
-    assert ran >= set(R.processes) - ({"MULTIQC"} if importlib.util.find_spec("multiqc") is None else set())
+    models = {n for n in R.processes if "MODEL_" in n}  # -profile test_models runs them (below)
+    assert ran >= set(R.processes) - models - ({"MULTIQC"} if importlib.util.find_spec("multiqc") is None else set())
+    assert not ran & models
 
 
 @pytest.mark.slow
@@ -468,3 +502,35 @@ def test_seeds_fan_out_every_unit_stub(tmp_path):
             assert argv[argv.index("--seed") + 1] in ("42", "43")
     seeds = Counter(argv[argv.index("--seed") + 1] for name, argv in R.log if name == "CELLBENCH_LABEL_FOLD")
     assert seeds == {"42": 45, "43": 45}
+
+
+def test_models_profile_stub(tmp_path):
+    """-profile test_models (stub run): harmony on Baron human, scvi and the example container (then
+    its check) on pbmc68k_reduced, once each with the first seed; each output is a representation like
+    the PCA baseline's (its own extract, read as obsm['X_emb'], then every task)."""
+    from collections import Counter
+
+    R, results, _ = run_plan(tmp_path, overrides={"seeds": "42,43"}, stub=True, profile="test_models")
+    n = Counter(name for name, _ in R.log)
+    assert n["CELLBENCH_MODEL_HARMONY"] == n["CELLBENCH_MODEL_SCVI"] == 1
+    assert n["MODEL_CONTAINER"] == n["CELLBENCH_MODEL_CHECK"] == 1
+    assert n["CELLBENCH_BASELINE"] == 2 and n["CELLBENCH_EXTRACT"] == 2 + 3  # pca x 2 datasets, 3 models
+    assert n["CELLBENCH_CLUSTERING"] == n["CELLBENCH_EMBEDDING"] == n["CELLBENCH_INTEGRATION"] == 5 * 2
+    argv = {name: a for name, a in R.log}
+    for name in ("CELLBENCH_MODEL_HARMONY", "CELLBENCH_MODEL_SCVI", "MODEL_CONTAINER", "CELLBENCH_MODEL_CHECK"):
+        assert argv[name][argv[name].index("--seed") + 1] == "42", name
+    harmony = argv["CELLBENCH_MODEL_HARMONY"]
+    assert harmony[harmony.index("--batch-key") + 1] == "donor"
+    scvi = argv["CELLBENCH_MODEL_SCVI"]
+    assert scvi[scvi.index("--max-epochs") + 1] == "20" and scvi[scvi.index("--counts-layer") + 1] == "counts"
+    assert scvi[scvi.index("--device") + 1] == "auto"
+    container = argv["MODEL_CONTAINER"]
+    assert container[0] == "cellbench-example-model" and container[container.index("--device") + 1] == "cpu"
+    check = argv["CELLBENCH_MODEL_CHECK"]
+    assert check[check.index("--image") + 1] == "cellbench-e2e/model-example:latest"
+    assert check[check.index("--embedding") + 1] == "raw/pbmc68k_reduced__example_model.raw.h5ad"
+    extracts = [a for name, a in R.log if name == "CELLBENCH_EXTRACT" and "X_emb" in a]
+    assert len(extracts) == 3
+    for a in extracts:
+        assert a[a.index("--embedding") + 1].endswith(".model.h5ad"), a
+    assert {p.name.split("__")[1] for p in results} == {"pca", "harmony", "scvi", "example_model"}

@@ -3,7 +3,9 @@
  *
  *   representations  = the model outputs of the models samplesheet + the baselines computed here
  *                      (pca: PCA of raw counts per dataset; raw_expression: the counts themselves;
- *                      no_change / other_mean for perturbation)
+ *                      no_change / other_mean for perturbation) + the models run here (rows with a
+ *                      runner: harmony, scvi, or the model's own container checked by cellbench
+ *                      model-check; once per dataset with the first seed, like the PCA baseline)
  *   units of work    = representation x seed x task, and below that:
  *                      label prediction: x fold x classifier (then merged per representation)
  *                      cross-species:    species gathered per (group, model); label x (train, test) pair
@@ -20,6 +22,10 @@
  */
 
 include { CELLBENCH_BASELINE  } from '../modules/local/cellbench/baseline'
+include { CELLBENCH_MODEL_HARMONY } from '../modules/local/cellbench/model_harmony'
+include { CELLBENCH_MODEL_SCVI    } from '../modules/local/cellbench/model_scvi'
+include { CELLBENCH_MODEL_CHECK   } from '../modules/local/cellbench/model_check'
+include { MODEL_CONTAINER         } from '../modules/local/model_container'
 include { CELLBENCH_EXTRACT   } from '../modules/local/cellbench/extract'
 include { CELLBENCH_AGGREGATE } from '../modules/local/cellbench/aggregate'
 include { CELLBENCH_REPORT    } from '../modules/local/cellbench/report'
@@ -34,7 +40,7 @@ workflow CELLBENCH {
 
     take:
     datasets         // list of [ meta (dataset row), h5ad ]
-    models           // list of [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
+    models           // list of [ meta (model, dataset, obsm_key, layer, runner, image, image_digest, command, weights), embedding or [], prediction or [] ]
     seeds            // list of integers: every unit of work runs once per seed
     enabled_baselines // list of baseline names to compute (pca, raw_expression, no_change, other_mean)
     classifiers      // list of label prediction classifiers (lr, knn, rf)
@@ -54,7 +60,7 @@ workflow CELLBENCH {
 
     // ---- representations: [ meta (dataset + model, obsm_key, layer, baseline, tasks), h5ad, embedding or [] ]
     def model_reps = models
-        .findAll { m, embedding, prediction -> isRepresentation(m, embedding, prediction) }
+        .findAll { m, embedding, prediction -> !m.runner && isRepresentation(m, embedding, prediction) }
         .collect { m, embedding, _prediction ->
             def meta = byId[m.dataset][0]
             def rep = [model: m.model, obsm_key: m.obsm_key, layer: m.layer, baseline: false,
@@ -77,6 +83,55 @@ workflow CELLBENCH {
             [dataset[0] + rep, dataset[1], pca]
         }
 
+    // models run here (rows with a runner), once per dataset with a task that scores an embedding, with
+    // the first seed: [ meta (dataset + model row + seed), h5ad, weights or [] ]
+    def runs = models
+        .findAll { m, _embedding, _prediction -> m.runner && byId[m.dataset][0].tasks.any { t -> t in embedTasks } }
+        .collect { m, _embedding, _prediction ->
+            def run = [model: m.model, runner: m.runner, image: m.image, image_digest: m.image_digest,
+                       command: m.command, seed: seeds[0]]
+            [byId[m.dataset][0] + run, byId[m.dataset][1], m.weights ?: []]
+        }
+    def ch_runs = channel.fromList(runs)
+    CELLBENCH_MODEL_HARMONY(
+        ch_runs
+            .filter { meta, _h5ad, _weights -> meta.runner == 'harmony' }
+            .map { meta, h5ad, _weights -> [slim(meta, 'model_harmony'), h5ad] }
+    )
+    CELLBENCH_MODEL_SCVI(
+        ch_runs
+            .filter { meta, _h5ad, _weights -> meta.runner == 'scvi' }
+            .map { meta, h5ad, _weights -> [slim(meta, 'model_scvi'), h5ad] }
+    )
+    // a model's own image (the container contract, docs/models.md), then its output checked, aligned to
+    // the dataset's cells and given its provenance by cellbench model-check
+    MODEL_CONTAINER(
+        ch_runs
+            .filter { meta, _h5ad, _weights -> meta.runner == 'container' }
+            .map { meta, h5ad, weights -> [slim(meta, 'model_container'), h5ad, weights] }
+    )
+    def runByKey = runs.collectEntries { meta, h5ad, weights -> [([meta.id, meta.model]): [meta, h5ad, weights]] }
+    CELLBENCH_MODEL_CHECK(
+        MODEL_CONTAINER.out.raw.map { meta, raw ->
+            def run = runByKey[[meta.id, meta.model]]
+            [slim(run[0], 'model_check'), run[1], raw, run[2]]
+        }
+    )
+    ch_versions = ch_versions.mix(
+        CELLBENCH_MODEL_HARMONY.out.versions, CELLBENCH_MODEL_SCVI.out.versions,
+        MODEL_CONTAINER.out.versions, CELLBENCH_MODEL_CHECK.out.versions
+    )
+    // their representations join the others exactly like the PCA baseline's: obsm['X_emb'] of the model file
+    def ch_model_outputs = CELLBENCH_MODEL_HARMONY.out.h5ad
+        .mix(CELLBENCH_MODEL_SCVI.out.h5ad, CELLBENCH_MODEL_CHECK.out.h5ad)
+    def ch_run_reps = ch_model_outputs
+        .map { meta, embedding ->
+            def dataset = byId[meta.id]
+            def rep = [model: meta.model, obsm_key: 'X_emb', layer: null, baseline: false,
+                       tasks: dataset[0].tasks.findAll { t -> t in embedTasks }]
+            [dataset[0] + rep, dataset[1], embedding]
+        }
+
     // raw-expression baseline: the counts (counts_layer, else X) of the dataset itself
     def raw_reps = datasets
         .findAll { meta, _h5ad -> names.raw in enabled_baselines && meta.tasks.any { t -> t in onTasks.raw } }
@@ -88,7 +143,7 @@ workflow CELLBENCH {
 
     // ---- one extract per representation with a task; it comes back with the representation's meta
     def ch_reps = channel.fromList(model_reps + raw_reps)
-        .mix(ch_pca_reps)
+        .mix(ch_pca_reps, ch_run_reps)
         .filter { meta, _h5ad, _embedding -> meta.tasks }
     CELLBENCH_EXTRACT(
         ch_reps.map { meta, h5ad, embedding -> [slim(meta + [obs_keys: extractObsKeys(meta)], 'extract'), h5ad, embedding] }
@@ -191,6 +246,7 @@ workflow CELLBENCH {
     results            = ch_results                               // channel: [ meta, result.json ]
     folds              = LABEL_PREDICTION.out.folds               // channel: [ meta, folds.tsv ]
     pca_baselines      = CELLBENCH_BASELINE.out.h5ad              // channel: [ meta, pca.h5ad ]
+    model_outputs      = ch_model_outputs                         // channel: [ meta, model.h5ad ] (rows with a runner)
     perturbation_truth = PERTURBATION.out.prepared                // channel: [ meta, prepared.h5ad ]
     aggregate          = CELLBENCH_AGGREGATE.out.tsv.mix(CELLBENCH_AGGREGATE.out.parquet)
     report             = CELLBENCH_REPORT.out.comparison.mix(CELLBENCH_REPORT.out.plots.flatten(), CELLBENCH_REPORT.out.mqc.flatten())

@@ -13,7 +13,11 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_serializer
 
 # 1.0: first release. 1.1: optional `reason` on a metric whose value is null (why it is undefined).
-SCHEMA_VERSION = "1.1"
+# 1.2: `model_provenance`, what made the representation (null for a precomputed one without a record).
+SCHEMA_VERSION = "1.2"
+#: Where a model's embedding file (`cellbench model-harmony`, `model-scvi`, `model-check`) and an extract
+#: made from it keep the provenance record that results copy into `model_provenance`.
+MODEL_PROVENANCE_KEY = "cellbench_model"
 
 
 def schema_major(version: object) -> int | None:
@@ -108,6 +112,13 @@ class TaskResult(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     wall_time_s: float | None = None
     peak_rss_mb: float | None = None
+    model_provenance: dict[str, Any] | None = Field(
+        None,
+        description="What made the representation, copied from its file's uns['cellbench_model']: runner, "
+        "runner_version, model, dataset, seed, params, packages, image, image_digest, weights_sha256, device "
+        "('' where unknown). Cross-species results hold one record per species name. Null when the "
+        "representation carries no record (a precomputed embedding).",
+    )
 
 
 def result_json_schema() -> dict:

@@ -20,6 +20,9 @@ from cellbench import __version__
 COMMANDS: dict[str, str] = {
     "run": "Run a whole small benchmark on one dataset in this process (all tasks, baselines, report).",
     "baseline": "Compute a baseline representation (PCA from raw counts) and write it as an .h5ad.",
+    "model-harmony": "Run the built-in harmony runner (PCA of the counts, batch-corrected) into an embedding .h5ad.",
+    "model-scvi": "Train the built-in scVI runner on the counts into an embedding .h5ad (needs cellbench[scvi]).",
+    "model-check": "Check a container model's raw output against the contract; write it with its provenance.",
     "extract": "Write the compact input (obs columns + one representation) of one dataset x representation's tasks.",
     "clustering": "Leiden clustering of a representation vs labels: ARI and NMI.",
     "embedding": "Silhouette score of a representation with respect to labels.",

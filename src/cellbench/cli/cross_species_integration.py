@@ -30,6 +30,7 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     from cellbench.cli._options import limit_threads
     from cellbench.cli._species import SpeciesSpec
     from cellbench.io.results import write_task_result
+    from cellbench.io.species import species_provenance
     from cellbench.tasks.cross_species_integration import (
         check_species_count,
         cross_species_integration_outcome,
@@ -43,4 +44,5 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     write_task_result(
         output, outcome, task="cross_species_integration", dataset=spec.dataset, model=spec.model, seed=seed,
         inputs=[r for d in loaded for r in d.inputs], stopwatch=stopwatch,
+        model_provenance=species_provenance(loaded),
     )

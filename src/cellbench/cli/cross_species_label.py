@@ -45,6 +45,7 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     from cellbench.cli._options import limit_threads
     from cellbench.cli._species import SpeciesSpec, check_sample_ids, naming_species_files
     from cellbench.io.results import write_task_result
+    from cellbench.io.species import species_provenance
     from cellbench.tasks.cross_species_label import species_pair_outcome
 
     wanted = parse_classifiers(classifiers, param_hint="--classifiers")
@@ -61,4 +62,5 @@ def command(inputs, species, embeddings, obsm_key, layer, label_keys, sample_key
     write_task_result(
         output, outcome, task="cross_species_label", dataset=spec.dataset, model=spec.model, seed=seed,
         inputs=[r for d in loaded for r in d.inputs], stopwatch=stopwatch,
+        model_provenance=species_provenance(loaded),
     )

@@ -42,4 +42,5 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, fo
     write_task_result(
         output, outcome, task="label_prediction_fold", dataset=data.dataset, model=data.model, seed=seed,
         inputs=data.inputs + [input_file("folds", folds_path)], stopwatch=stopwatch,
+        model_provenance=data.model_provenance,
     )

@@ -39,4 +39,5 @@ def command(output, classifiers, n_boot, threads, fold_results):
         output, outcome, task="label_prediction", dataset=first.dataset, model=first.model, seed=first.seed,
         # the same in every fold result (checked)
         inputs=sorted(first.inputs, key=lambda f: (f.role, f.name)), stopwatch=stopwatch,
+        model_provenance=first.model_provenance,  # the folds read the same representation (inputs checked)
     )

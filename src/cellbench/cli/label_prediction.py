@@ -45,5 +45,5 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
         )
     write_task_result(
         output, outcome, task="label_prediction", dataset=data.dataset, model=data.model, seed=seed,
-        inputs=data.inputs, stopwatch=stopwatch,
+        inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance,
     )

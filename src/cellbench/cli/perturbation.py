@@ -47,6 +47,7 @@ def command(prepared, prediction, baseline, layer, conditions, effect, top_n, mo
 
     from cellbench.cli._options import limit_threads
     from cellbench.io.perturbation import load_prediction, read_prepared
+    from cellbench.io.provenance import read_model_record
     from cellbench.io.results import Stopwatch, input_file, write_task_result
     from cellbench.tasks.perturbation import check_request, score_perturbation
 
@@ -73,4 +74,5 @@ def command(prepared, prediction, baseline, layer, conditions, effect, top_n, mo
         dataset=dataset_name or str(meta.get("dataset", Path(prepared).stem)),
         model=model_name or (baseline if baseline else Path(prediction).name.removesuffix(".h5ad")),
         seed=truth.settings.seed, inputs=inputs, stopwatch=stopwatch,
+        model_provenance=read_model_record(prediction) if prediction is not None else None,
     )

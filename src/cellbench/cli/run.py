@@ -37,6 +37,10 @@ def _named_embedding(value: str) -> tuple[str, str]:
     "OUTDIR/prepared/baselines/<dataset>.pca.h5ad (the same files as the pipeline), OUTDIR/report/ "
     "(aggregate.tsv/.parquet, comparison.tsv, plots, MultiQC report), and prints "
     "a summary table of the headline metrics on stdout. Progress goes to stderr.\n\n"
+    "--runner harmony|scvi (repeatable) first runs that built-in model on the dataset (`cellbench "
+    "model-harmony` / `model-scvi`, with --counts-layer, --batch-key and the first seed) into "
+    "OUTDIR/prepared/models/<dataset>.<runner>.h5ad, then scores it like an --embedding named after the "
+    "runner; harmony needs --batch-key, scvi needs scvi-tools.\n\n"
     "The summary and the report cover only the results of this invocation: a result file of the same name "
     "already in OUTDIR is replaced, any other is left alone and not reported. Dataset and representation "
     "names become file names, so they must be a letter or digit followed by letters, digits, '_', '.', "
@@ -50,6 +54,8 @@ def _named_embedding(value: str) -> tuple[str, str]:
 @click.option("--obsm-key", "obsm_keys", multiple=True, help="A representation stored in obsm (repeatable).")
 @click.option("--embedding", "embeddings", multiple=True,
               help="A separate representation file, NAME=PATH or PATH (.h5ad by cell id, or .npy); repeatable.")
+@click.option("--runner", "runners", multiple=True, type=click.Choice(["harmony", "scvi"]),
+              help="Run this built-in model first and score its embedding (repeatable).")
 @click.option("--label-key", default=None, help="obs column with cell-type labels.")
 @click.option("--batch-key", default=None, help="obs column with batches (integration task).")
 @click.option("--time-key", default=None, help="obs column with time points (sequential task).")
@@ -70,7 +76,7 @@ def _named_embedding(value: str) -> tuple[str, str]:
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.pass_context
-def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, batch_key, time_key, time_order,
+def command(ctx, input_path, dataset_name, obsm_keys, embeddings, runners, label_key, batch_key, time_key, time_order,
             counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, knn_mode, report, outdir):
     import logging
     import time
@@ -87,12 +93,15 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, label_key, bat
     seed_list = list(seeds)  # checked by --seeds' type: 0..2**32-1, none twice
     columns = {"label_key": label_key, "batch_key": batch_key, "time_key": time_key}
     wanted = _wanted_tasks(tasks_csv, columns)
-    reps, counts = _representations(input_path, obsm_keys, embeddings, baselines, counts_layer)
+    _check_runners(runners, batch_key)
+    reps, counts = _representations(input_path, obsm_keys, embeddings, baselines, counts_layer, runners)
 
     def invoke(name: str, **kwargs):
         # click fills in the defaults of the options not given, as on the command line
         ctx.invoke(group.get_command(ctx, name), **kwargs)
 
+    reps += _run_models(invoke, runners, input_path=input_path, dataset=dataset, outdir=outdir,
+                        counts_layer=counts_layer, batch_key=batch_key, seed=seed_list[0], threads=threads)
     baseline_reps: set[str] = set()
     if counts is not None:
         pca_path = inside(outdir, "prepared", "baselines", f"{dataset}.pca.h5ad")  # the pipeline's names
@@ -138,7 +147,33 @@ def _wanted_tasks(tasks_csv: str | None, columns: dict[str, str | None]) -> list
     return wanted
 
 
-def _representations(input_path, obsm_keys, embeddings, baselines: bool, counts_layer):
+def _check_runners(runners, batch_key) -> None:
+    """The --runner choices can run (checked before any work): harmony has a batch key, scvi is installed."""
+    if "harmony" in runners and batch_key is None:
+        raise click.UsageError("--runner harmony needs --batch-key (the obs column harmony corrects for)")
+    if "scvi" in runners:
+        from cellbench.models.scvi import require_scvi
+
+        require_scvi()
+
+
+def _run_models(invoke, runners, *, input_path, dataset, outdir, counts_layer, batch_key, seed, threads):
+    """Run each --runner (`cellbench model-<runner>`) into OUTDIR/prepared/models/; its (name, options) reps."""
+    import logging
+
+    from cellbench.io.names import inside
+
+    reps = []
+    for runner in dict.fromkeys(runners):
+        path = inside(outdir, "prepared", "models", f"{dataset}.{runner}.h5ad")
+        logging.getLogger("cellbench").info("model: %s on %s", runner, input_path)
+        invoke(f"model-{runner}", input_path=input_path, batch_key=batch_key, counts_layer=counts_layer, seed=seed,
+               threads=threads, model_name=runner, dataset_name=dataset, output=str(path))
+        reps.append((runner, {"embedding": str(path), "obsm_key": "X_emb"}))
+    return reps
+
+
+def _representations(input_path, obsm_keys, embeddings, baselines: bool, counts_layer, runners=()):
     """([(model name, command options)], {"layer": counts layer} or None when no baselines).
 
     Checked up front, so typos fail before any work.
@@ -162,9 +197,11 @@ def _representations(input_path, obsm_keys, embeddings, baselines: bool, counts_
         else:
             logging.getLogger("cellbench").warning(
                 "%s: X does not hold raw counts and no --counts-layer given: baselines skipped", input_path)
-    if not reps and counts is None:
-        raise click.UsageError("no representation: give --obsm-key or --embedding, or raw counts for the baselines")
-    _check_model_names([name for name, _ in reps], baseline_names=("pca", "raw_expression") if counts else ())
+    if not reps and not runners and counts is None:
+        raise click.UsageError("no representation: give --obsm-key, --embedding or --runner, or raw counts for "
+                               "the baselines")
+    _check_model_names([name for name, _ in reps] + list(dict.fromkeys(runners)),
+                       baseline_names=("pca", "raw_expression") if counts else ())
     return reps, counts
 
 

@@ -41,4 +41,4 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, ti
         outcome = sequential_task(data.X, column, time_key=time_key, source=input_path, time_order=order, k=k,
                                   adaptive_k=adaptive_k, seed=seed, n_boot=n_boot)
     write_task_result(output, outcome, task="sequential", dataset=data.dataset, model=data.model, seed=seed,
-                      inputs=data.inputs, stopwatch=stopwatch)
+                      inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance)

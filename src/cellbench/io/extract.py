@@ -10,7 +10,8 @@ whose X is the representation, and give the same numbers to the bit.
 
 Provenance: uns['cellbench_extract'] records the source files (base name and sha256) and the
 representation that was picked; `source_inputs` reports those records as the task's inputs, so a
-result read from an extract names the same inputs as one read from the originals.
+result read from an extract names the same inputs as one read from the originals. The model record
+of the representation (uns['cellbench_model'] of a runner's or model-check's output) is copied as is.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from cellbench.io.provenance import UNS_KEY, source_inputs
+from cellbench.io.provenance import UNS_KEY, model_provenance, source_inputs
+from cellbench.schema import MODEL_PROVENANCE_KEY
 
 
 def write_extract(dataset_path, spec, obs_keys, output) -> dict:
@@ -51,6 +53,10 @@ def write_extract(dataset_path, spec, obs_keys, output) -> dict:
     out.uns[UNS_KEY] = {"inputs": {str(i): r for i, r in enumerate(info["inputs"])},
                         "representation": info["representation"],
                         "obs_keys": np.array(keys, dtype=object)}
+    # an extract of an extract keeps it too
+    record = model_provenance(adata, spec.file)
+    if record is not None:
+        out.uns[MODEL_PROVENANCE_KEY] = record
     with atomic_path(output) as tmp:
         out.write_h5ad(tmp)
     return {"n_cells": int(out.n_obs), "n_dims": int(out.n_vars), **info}

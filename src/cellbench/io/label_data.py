@@ -145,10 +145,10 @@ def read_labels(input_path, label_key: str):
 
 
 class LabelInputs:
-    """Dataset + features (stored precision, sparse kept) + input-file records + names."""
+    """Dataset + features (stored precision, sparse kept) + input-file records + names + model record."""
 
     def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name):
-        from cellbench.io.provenance import source_inputs
+        from cellbench.io.provenance import model_provenance, source_inputs
         from cellbench.io.task_inputs import default_dataset_name, default_model_name
 
         self.path = input_path
@@ -157,6 +157,7 @@ class LabelInputs:
         self.dataset = default_dataset_name(input_path, dataset_name)
         self.model = default_model_name(embedding, obsm_key, layer, model_name)
         self.inputs = source_inputs(self.adata, input_path, embedding)
+        self.model_provenance = model_provenance(self.adata, embedding)
 
     def labels(self, key: str) -> np.ndarray:
         """The obs column `key` as strings (TASKS.md compares labels as strings)."""

@@ -80,6 +80,7 @@ def make_result(
     inputs: list[InputFile],
     n_cells: int | None,
     stopwatch: Stopwatch | None,
+    model_provenance: dict | None = None,
 ) -> TaskResult:
     return TaskResult(
         task=task,
@@ -93,6 +94,7 @@ def make_result(
         versions=versions(),
         wall_time_s=stopwatch.elapsed() if stopwatch else None,
         peak_rss_mb=round(peak_rss_mb(), 1),
+        model_provenance=model_provenance,
     )
 
 
@@ -106,8 +108,10 @@ def write_task_result(
     seed: int,
     inputs: list[InputFile],
     stopwatch: Stopwatch | None,
+    model_provenance: dict | None = None,
 ) -> TaskResult:
-    """Write one task's result file from its outcome (metrics, params as run, cells scored); return it."""
+    """Write one task's result file from its outcome (metrics, params as run, cells scored) and the
+    representation's model record (`model_provenance`, null when None); return it."""
     result = make_result(
         task=task,
         dataset=dataset,
@@ -118,6 +122,7 @@ def write_task_result(
         inputs=inputs,
         n_cells=outcome.n_cells,
         stopwatch=stopwatch,
+        model_provenance=model_provenance,
     )
     write_result(result, output)
     return result

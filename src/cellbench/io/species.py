@@ -18,7 +18,8 @@ from cellbench.schema import InputFile
 @dataclass
 class LoadedSpecies:
     """One species as read: the fields of `tasks.cross_species_label.SpeciesData`, plus where it
-    came from (`path`, `where` = the file holding the representation), its cell count and records."""
+    came from (`path`, `where` = the file holding the representation), its cell count and records, and
+    the representation's model record (None when it has none)."""
 
     name: str
     X: np.ndarray
@@ -30,13 +31,14 @@ class LoadedSpecies:
     where: str
     n_obs: int
     inputs: list[InputFile]
+    model_provenance: dict | None = None
 
 
 def load_species(path, name, *, embedding, obsm_key, layer, label_key, sample_key) -> LoadedSpecies:
     """Read one species' dataset (and its --embedding file, if any)."""
     from cellbench.io.dataset import labels_as_strings, obs_column, read_h5ad
     from cellbench.io.label_data import load_features
-    from cellbench.io.provenance import source_inputs
+    from cellbench.io.provenance import model_provenance, source_inputs
     from cellbench.io.representation import RepresentationSpec
 
     adata = read_h5ad(path)
@@ -62,7 +64,14 @@ def load_species(path, name, *, embedding, obsm_key, layer, label_key, sample_ke
         where=embedding or path,
         n_obs=adata.n_obs,
         inputs=source_inputs(adata, path, embedding, role_suffix=f":{name}"),
+        model_provenance=model_provenance(adata, embedding),
     )
+
+
+def species_provenance(species: list[LoadedSpecies]) -> dict | None:
+    """{species name: model record} of the species whose representation has one; None when none has."""
+    records = {d.name: d.model_provenance for d in species if d.model_provenance is not None}
+    return records or None
 
 
 def check_same_width(species: list[LoadedSpecies]) -> None:

@@ -28,13 +28,14 @@ def default_model_name(embedding: str | None, obsm_key: str | None, layer: str |
 
 
 class TaskInputs:
-    """A dataset, its representation and the input-file records, loaded from the shared options."""
+    """A dataset, its representation, the input-file records and the representation's model record
+    (`model_provenance`, or None), loaded from the shared options."""
 
     def __init__(self, input_path, dataset_name, embedding, obsm_key, layer, model_name, dtype=None):
         import numpy as np
 
         from cellbench.io.dataset import read_h5ad
-        from cellbench.io.provenance import source_inputs
+        from cellbench.io.provenance import model_provenance, source_inputs
         from cellbench.io.representation import RepresentationSpec, load_representation
 
         self.path = input_path
@@ -44,6 +45,7 @@ class TaskInputs:
         self.dataset = default_dataset_name(input_path, dataset_name)
         self.model = default_model_name(embedding, obsm_key, layer, model_name)
         self.inputs = source_inputs(self.adata, input_path, embedding)
+        self.model_provenance = model_provenance(self.adata, embedding)
 
     def column(self, key: str):
         from cellbench.io.dataset import obs_column

@@ -405,7 +405,9 @@ def readDatasets(input, catalogPath) {
     }
 }
 
-// models samplesheet -> list of [ meta (model, dataset, obsm_key, layer), embedding or [], prediction or [] ]
+// models samplesheet -> list of [ meta (model, dataset, obsm_key, layer, runner, image, image_digest,
+// command, weights), embedding or [], prediction or [] ]. A row with a `runner` has its representation
+// computed by the pipeline (harmony, scvi, or the model's own container: docs/models.md)
 def readModels(input, datasets) {
     def sheet = file(input, checkIfExists: true)
     def rows = validateSheet(sheet, "${projectDir}/assets/schema_models.json".toString())
@@ -419,10 +421,47 @@ def readModels(input, datasets) {
         if (r.model in reserved) {
             error("${where}, column 'model': '${r.model}' is reserved for a baseline the pipeline computes")
         }
+        checkRunnerRow(r, byId[r.dataset], where)
         def embedding = r.embedding ? checkExists(resolvePath(r.embedding, sheet.parent), "${where}, column 'embedding'") : []
         def prediction = r.prediction ? checkExists(resolvePath(r.prediction, sheet.parent), "${where}, column 'prediction'") : []
-        def meta = [model: r.model, dataset: r.dataset, obsm_key: r.obsm_key, layer: r.layer]
+        def weights = r.weights ? checkExists(resolvePath(r.weights, sheet.parent), "${where}, column 'weights'") : null
+        // an image pinned by digest (name@sha256:...) records that digest in the provenance
+        def digest = r.image && r.image.contains('@') ? r.image.substring(r.image.indexOf('@') + 1) : null
+        def meta = [model: r.model, dataset: r.dataset, obsm_key: r.obsm_key, layer: r.layer, runner: r.runner,
+                    image: r.image, image_digest: digest, command: r.command, weights: weights]
         [meta, embedding, prediction]
+    }
+}
+
+// The checks of a models row that the schema cannot make: a runner row computes its representation,
+// so it names no output; a container needs its image and command; harmony needs the dataset's batches
+def checkRunnerRow(Map r, Map dataset, String where) {
+    def runnerColumns = ['image', 'command', 'weights']
+    if (!r.runner) {
+        def given = runnerColumns.findAll { c -> r[c] }
+        if (given) {
+            error("${where}, column '${given[0]}': only a row with runner 'container' takes ${runnerColumns.join(', ')}")
+        }
+        return
+    }
+    def outputs = ['embedding', 'obsm_key', 'layer', 'prediction'].findAll { c -> r[c] }
+    if (outputs) {
+        error("${where}, column '${outputs[0]}': a row with a runner ('${r.runner}') computes its representation, so it takes no ${outputs.join(', ')}")
+    }
+    if (r.runner == 'container') {
+        ['image', 'command'].each { c ->
+            if (!r[c]) {
+                error("${where}, column '${c}': runner 'container' needs the model's image and command")
+            }
+        }
+        return
+    }
+    def extra = runnerColumns.findAll { c -> r[c] }
+    if (extra) {
+        error("${where}, column '${extra[0]}': only runner 'container' takes ${runnerColumns.join(', ')}; runner '${r.runner}' is built in")
+    }
+    if (r.runner == 'harmony' && !dataset.batch_key) {
+        error("${where}, column 'runner': harmony integrates batches, and dataset '${dataset.id}' has no batch_key in the datasets samplesheet")
     }
 }
 
@@ -482,6 +521,10 @@ def processFields() {
                                     'train_species', 'test_species'],
         perturbation_prepare     : ['id', 'seed', 'counts_layer', 'condition_key', 'control_name', 'match_key', 'obs_query'],
         perturbation             : ['id', 'model', 'seed', 'layer', 'baseline'],
+        model_harmony            : ['id', 'model', 'seed', 'batch_key', 'counts_layer'],
+        model_scvi               : ['id', 'model', 'seed', 'batch_key', 'counts_layer'],
+        model_container          : ['id', 'model', 'seed', 'image', 'command'],
+        model_check              : ['id', 'model', 'seed', 'image', 'image_digest', 'command'],
     ]
 }
 
@@ -512,9 +555,10 @@ def slim(meta, String process) {
     return meta.subMap(processFields()[process])
 }
 
-// A representation of a dataset: a model's output (embedding file, obsm key or layer of the dataset)
+// A representation of a dataset: a model's output (embedding file, obsm key or layer of the dataset),
+// or one the pipeline computes from the dataset (a row with a runner: harmony, scvi, container)
 def isRepresentation(m, embedding, prediction) {
-    return embedding || m.obsm_key || (m.layer && !prediction)
+    return m.runner || embedding || m.obsm_key || (m.layer && !prediction)
 }
 
 // [ species_group, model, task ] -> how many species (datasets) a cross-species group of that model
