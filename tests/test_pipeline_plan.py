@@ -419,6 +419,27 @@ def test_embedding_tasks_give_the_reference_values(plan):
 
 
 @pytest.mark.slow
+def test_every_task_writes_exactly_its_registered_metrics(plan):
+    """The metric types a task's results hold (over every result of the test profile, which runs each
+    task in each of its modes: cross-species pairs and within-species folds, ...) are the ones its task
+    lists in cellbench.tasks.registry: a metric added to a task but not to its TaskSpec (or listed but
+    never written) fails here."""
+    from collections import defaultdict
+
+    from cellbench.tasks.registry import TASKS
+
+    _, results, _ = plan
+    written = defaultdict(set)
+    for r in load(results):
+        written[r["task"]] |= {m["metric_type"] for m in r["metrics"]}
+    for task, names in written.items():
+        listed = set(TASKS[task].metrics)
+        assert names == listed, (
+            f"{task} writes {sorted(names)} but tasks/registry.py lists {sorted(listed)}: make the task's "
+            "TaskSpec.metrics name exactly what it writes (CONTRIBUTING.md, Adding a metric, step 5)")
+
+
+@pytest.mark.slow
 def test_results_record_the_staged_inputs(plan):
     """Inputs are recorded by staged name + hash: the PCA baseline file is the one the baseline task wrote.
     Tasks read extracts, but their results name the original files: the dataset and, where it has

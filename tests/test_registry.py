@@ -105,8 +105,10 @@ def test_every_implementation_loads_and_array_level_ones_are_public():
             module, _, attr = path.rpartition(".")
             assert callable(getattr(importlib.import_module(module), attr)), path
         if spec.array_level:
-            assert name in m.__all__, name
-            assert getattr(m, name) is spec.load(), f"cellbench.metrics.{name} is not {spec.function}"
+            fix = (f"import {spec.function.rpartition('.')[2]} as {name} in cellbench/metrics/__init__.py and add "
+                   f"'{name}' to __all__ (CONTRIBUTING.md, Adding a metric, step 3)")
+            assert name in m.__all__, f"{name}: array-level metric not in cellbench.metrics.__all__; {fix}"
+            assert getattr(m, name) is spec.load(), f"cellbench.metrics.{name} is not {spec.function}; {fix}"
 
 
 def test_public_functions_are_documented_numpydoc_style():
@@ -159,8 +161,11 @@ def test_tasks_and_metrics_agree():
         assert spec.name == name
         assert set(spec.metrics) <= set(METRICS), name
     for name, spec in METRICS.items():
-        assert set(spec.tasks) == {t for t, s in TASKS.items() if name in s.metrics}, name
-    assert task("embedding").metrics == ("silhouette_score",)
+        listed = {t for t, s in TASKS.items() if name in s.metrics}
+        assert set(spec.tasks) == listed, (
+            f"{name}: METRICS says tasks {sorted(spec.tasks)}, but tasks/registry.py lists it under {sorted(listed)}; "
+            "name it in those tasks' TaskSpec.metrics (CONTRIBUTING.md, Adding a metric, step 5)")
+    assert task("clustering").metrics == ("adjusted_rand_index", "normalized_mutual_info")
     with pytest.raises(KeyError, match="known: clustering"):
         task("nope")
 

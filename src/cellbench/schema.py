@@ -71,7 +71,7 @@ class MetricResult(BaseModel):
             return None
         # a ValueError (not float()'s TypeError) so that pydantic reports it as a validation error
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise ValueError(f"a number or null, not {type(v).__name__}")
+            raise ValueError(f"a number or null, not {type(v).__name__}")  # noqa: TRY004
         try:
             v = float(v)
         except ValueError:

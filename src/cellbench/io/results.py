@@ -8,7 +8,6 @@ import os
 import resource
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from cellbench.errors import InputError
@@ -35,14 +34,10 @@ def input_file(role: str, path: str | os.PathLike) -> InputFile:
 def versions() -> dict[str, str]:
     """Versions from package metadata (no imports, so this costs nothing at start-up)."""
     from cellbench import __version__
+    from cellbench.versions import package_versions
 
-    out = {"cellbench": __version__, "python": ".".join(map(str, sys.version_info[:3]))}
-    for name in KEY_DEPENDENCIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return {"cellbench": __version__, "python": ".".join(map(str, sys.version_info[:3])),
+            **package_versions(KEY_DEPENDENCIES)}
 
 
 def peak_rss_mb() -> float:

@@ -85,7 +85,8 @@ def align_output(raw_ids, emb, dataset_ids, *, model: str, dataset: str, where) 
 def container_output(raw_ids, emb, dataset_ids, *, model: str, dataset: str, where, seed, image: str,
                      image_digest: str, weights_sha256: str, weights_name: str, command: str):
     """The checked, aligned embedding of a container model and its provenance record (runner 'container')."""
-    from cellbench.models.provenance import ModelOutput, model_record, package_versions
+    from cellbench.models.provenance import ModelOutput, model_record
+    from cellbench.versions import package_versions
 
     aligned = align_output(raw_ids, emb, dataset_ids, model=model, dataset=dataset, where=where)
     params = {"command": command, "weights": weights_name, "n_dims": int(aligned.shape[1])}

@@ -43,7 +43,8 @@ def run_harmony_model(adata, counts, batch, *, where: str, batch_key: str, count
     the labels `batch` (obs column `batch_key`), with its provenance record: a models.provenance.ModelOutput."""
     from cellbench.baselines import baseline_anndata
     from cellbench.models.contract import check_embedding
-    from cellbench.models.provenance import ModelOutput, model_record, package_versions
+    from cellbench.models.provenance import ModelOutput, model_record
+    from cellbench.versions import package_versions
 
     n_batches = len(set(np.asarray(batch).tolist()))
     if n_batches < 2:

@@ -10,7 +10,6 @@ that is not known is stored as "".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import metadata
 
 import numpy as np
 
@@ -30,17 +29,6 @@ class ModelOutput:
 
     embedding: np.ndarray
     record: dict
-
-
-def package_versions(names) -> dict[str, str]:
-    """{distribution name: version} of the installed ones among `names` (package metadata, no import)."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def storable(value):

@@ -86,7 +86,8 @@ def run_scvi_model(counts, cell_ids, batch, *, batch_key: str | None, counts_lay
                    threads: int = 1, model: str = "scvi", dataset: str = ""):
     """The scVI embedding of `counts` with its provenance record: a models.provenance.ModelOutput."""
     from cellbench.models.contract import check_embedding
-    from cellbench.models.provenance import ModelOutput, model_record, package_versions
+    from cellbench.models.provenance import ModelOutput, model_record
+    from cellbench.versions import package_versions
 
     require_scvi()
     used = resolve_device(device)
