@@ -22,24 +22,13 @@ import argparse
 import csv
 import json
 import re
-import sys
 from pathlib import Path
+
+# the e2e checks' shared reporting and trace reading (this script runs from .ci/e2e, so check is importable)
+from check import finish, info, read_trace
 
 RUNNERS = ("harmony", "scvi", "container")
 RESULT = re.compile(r"^(?P<dataset>.+?)__(?P<model>.+?)__(?P<task>[a-z_]+?)__s(?P<seed>\d+)\.json$")
-
-
-def info(msg: str) -> None:
-    print(f"   {msg}", file=sys.stderr)
-
-
-def finish(what: str, failures: list[str]) -> None:
-    if failures:
-        print(f"FAILED: {what}: {len(failures)} problem(s)", file=sys.stderr)
-        for f in failures[:60]:
-            print(f"   - {f}", file=sys.stderr)
-        sys.exit(1)
-    info(f"ok: {what}")
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -125,16 +114,11 @@ def cmd_results(a: argparse.Namespace) -> None:
     finish(f"model results of {len(rows)} runner row(s) ({', '.join(sorted(runners_seen))})", failures)
 
 
-def trace_rows(trace: Path) -> list[dict]:
-    with open(trace, newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
-
-
 def cmd_failure(a: argparse.Namespace) -> None:
     failures: list[str] = []
     tag = f"{a.dataset}:{a.model}"
     stdout = (a.rundir / "stdout.txt").read_text(errors="replace") if (a.rundir / "stdout.txt").exists() else ""
-    rows = [r for r in trace_rows(a.rundir / "trace.txt") if r.get("tag") == tag and a.process in r.get("process", "")]
+    rows = [r for r in read_trace(a.rundir / "trace.txt") if r.get("tag") == tag and a.process in r.get("process", "")]
     failed = [r for r in rows if r.get("exit") == str(a.exit)]
     if not failed:
         failures.append(f"trace: no {a.process} task with tag {tag!r} that exited {a.exit} "
