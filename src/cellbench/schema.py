@@ -18,6 +18,8 @@ SCHEMA_VERSION = "1.2"
 #: Where a model's embedding file (`cellbench model-harmony`, `model-scvi`, `model-check`) and an extract
 #: made from it keep the provenance record that results copy into `model_provenance`.
 MODEL_PROVENANCE_KEY = "cellbench_model"
+#: The obsm key of that embedding in a runner's or a checked container's output file (the contract).
+MODEL_EMBEDDING_KEY = "X_emb"
 
 
 def schema_major(version: object) -> int | None:

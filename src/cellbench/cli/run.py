@@ -162,6 +162,7 @@ def _run_models(invoke, runners, *, input_path, dataset, outdir, counts_layer, b
     import logging
 
     from cellbench.io.names import inside
+    from cellbench.schema import MODEL_EMBEDDING_KEY
 
     reps = []
     for runner in dict.fromkeys(runners):
@@ -169,7 +170,7 @@ def _run_models(invoke, runners, *, input_path, dataset, outdir, counts_layer, b
         logging.getLogger("cellbench").info("model: %s on %s", runner, input_path)
         invoke(f"model-{runner}", input_path=input_path, batch_key=batch_key, counts_layer=counts_layer, seed=seed,
                threads=threads, model_name=runner, dataset_name=dataset, output=str(path))
-        reps.append((runner, {"embedding": str(path), "obsm_key": "X_emb"}))
+        reps.append((runner, {"embedding": str(path), "obsm_key": MODEL_EMBEDDING_KEY}))
     return reps
 
 

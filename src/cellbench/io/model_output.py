@@ -13,9 +13,8 @@ import os
 import numpy as np
 
 from cellbench.errors import InputError
+from cellbench.schema import MODEL_EMBEDDING_KEY as EMB_KEY
 from cellbench.schema import MODEL_PROVENANCE_KEY
-
-EMB_KEY = "X_emb"
 
 
 class RunnerInputs:

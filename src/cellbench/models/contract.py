@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.errors import InputError
-
-EMB_KEY = "X_emb"
+from cellbench.schema import MODEL_EMBEDDING_KEY as EMB_KEY
 
 
 def model_error(model: str, dataset: str, where, problem: str) -> InputError:
