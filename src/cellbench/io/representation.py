@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -176,12 +175,3 @@ def load_representation(adata, dataset_path: str | os.PathLike, spec: Representa
 
         logging.getLogger("cellbench").info("%s: %d cells not in the dataset are ignored", path, extra)
     return arr[order]
-
-
-def load_representation_file(path: str | os.PathLike, spec: RepresentationSpec, dtype=np.float64):
-    """A representation file on its own (no dataset): returns (array, cell ids or None, adata or None)."""
-    path = check_readable(path, "representation file")
-    if Path(path).suffix == ".npy":
-        return to_dense_float(np.load(path, allow_pickle=False), path, dtype), None, None
-    adata = read_h5ad(path)
-    return to_dense_float(pick_representation(adata, spec, path), f"{path}:{spec.describe()}", dtype), adata.obs_names, adata
