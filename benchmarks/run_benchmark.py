@@ -199,11 +199,18 @@ def cellbench_all(case: dict, args, work: Path) -> dict:
     return run_cmd(cmd, log=outdir.parent / f"{case['name']}.log")
 
 
-def reference_task(case: dict, task: str, args, work: Path) -> dict:
-    """One reference task in its own process (reused from an earlier run when asked and available)."""
+def reference_task(case: dict, task: str, args, work: Path, one_blas_thread: bool = False) -> dict:
+    """One reference task in its own process (reused from an earlier run when asked and available).
+
+    one_blas_thread: run it with OPENBLAS/OMP/MKL_NUM_THREADS=1, as the parity tests do (its lbfgs
+    sums in BLAS, so its lr scores move by ~1e-8 with the thread count; cellbench's lr runs on one).
+    """
     ref_dir = work / "reference"
     ref_dir.mkdir(parents=True, exist_ok=True)
-    key = f"{case['name']}__{task}__{case['checksum']}"
+    key = f"{case['name']}__{task}__{case['checksum']}" + ("__blas1" if one_blas_thread else "")
+    env = None
+    if one_blas_thread:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cached = ref_dir / f"{key}.json"
     if args.reuse_reference and cached.exists():
         m = json.loads(cached.read_text())
@@ -218,7 +225,7 @@ def reference_task(case: dict, task: str, args, work: Path) -> dict:
     out = ref_dir / f"{key}.out.json"
     py = str(parity_python())
     m = run_cmd(["bash", "-c", '"$0" "$1" "$2" > "$3"', py, str(REPO / "tests/parity/reference_runner.py"),
-                 str(jobs), str(out)], log=ref_dir / f"{key}.log")
+                 str(jobs), str(out)], log=ref_dir / f"{key}.log", env=env)
     res = json.loads(out.read_text())[task]
     m["metrics"] = res["metrics"]
     m["task_s"] = res["seconds"]

@@ -211,6 +211,23 @@ def test_leiden_is_seeded_and_restores_igraph_rng(X):
     assert ig.Graph.Erdos_Renyi(n=5, m=3) is not None
 
 
+def test_leiden_does_not_import_matplotlib_and_leaves_it_importable():
+    """igraph is imported without its plotting backend (0.5-0.8 s); matplotlib still imports after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, scipy.sparse as sp\n"
+        "from cellbench.leiden import leiden\n"
+        "conn = sp.csr_matrix(np.array([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 1], [0, 0, 1, 0]], float))\n"
+        "print(len(leiden(conn)), 'matplotlib' in sys.modules)\n"
+        "import matplotlib.pyplot\n"
+        "print(matplotlib.pyplot.figure is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["4", "False", "True"]
+
+
 @pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("k", [1, 15, 200])
 def test_neighbour_sets_without_distances(X, k, include_self):
@@ -230,10 +247,14 @@ def test_neighbour_sets_without_distances(X, k, include_self):
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def small_tiles(monkeypatch):
-    """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc."""
-    from cellbench.neighbors import symmetric
+@pytest.fixture(params=["numpy", "compiled"])
+def small_tiles(monkeypatch, request):
+    """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc,
+    tested by numpy or by the compiled single pass (`tile_scan`, with outputs that must grow)."""
+    from cellbench.neighbors import symmetric, tile_scan
+
+    monkeypatch.setattr(symmetric, "SCAN_MIN_CELLS", 0 if request.param == "compiled" else 10**9)
+    monkeypatch.setattr(tile_scan, "START_CAPACITY", 4)
 
     monkeypatch.setattr(symmetric, "LIST_CELLS", 50)
     monkeypatch.setattr(symmetric, "BOUND_COLUMNS", 64)
@@ -248,6 +269,7 @@ def test_symmetric_tiles_equal_brute_force(small_tiles, X, k, include_self):
     ref_idx, ref_dist = brute_force(X, k, include_self)
     impl = small_tiles.SymmetricExactKnn(np.asarray(X, np.float64), k, include_self, True, block_rows=16)
     assert len(impl._lists()) > 5
+    assert (impl.scanner is not None) == (small_tiles.SCAN_MIN_CELLS == 0)
     for workers in (1, 2):
         blocks = list(knn_blocks(X, k, include_self=include_self, block_bytes=1, workers=workers))
         assert len(blocks) == -(-len(X) // 16)

@@ -5,10 +5,12 @@ computes every product twice (row i against j, later row j against i) plus a sam
 bound each row's k-th distance. Here each tile of products is computed once and tested for both of
 its sides, and each row's bound comes from a cheap search among nearby cells. Measured at 100k x 64
 on the benchmark machine's 2 cores: k = 200 neighbour sets in 7.5 s instead of 21 s, k = 15 with
-distances in 5.3 s instead of 10 s, the same neighbours. What remains is mostly the floor: the
-half-matrix GEMM is 2.2 ms per 512 x 4096 tile (2400 tiles at 100k) and the two threshold tests
-0.6 ms each. Tried and left out: cells sorted by k-means list leave no tile free of candidates on
-the benchmark's Gaussian mixture, so no tile can be skipped. Cells taken in the order of their bounds
+distances in 5.3 s instead of 10 s, the same neighbours. From SCAN_MIN_CELLS cells on, each tile's
+products are made 64 rows at a time and tested for both sides in one compiled pass while they are in
+cache (`tile_scan`), a quarter off the search at 100k; benchmarks/scale_curve.py compares the search
+with the bare GEMM of the same products (the floor).
+Tried and left out: cells sorted by k-means list leave no tile free of candidates on the
+benchmark's Gaussian mixture, so no tile can be skipped. Cells taken in the order of their bounds
 need one threshold test per tile instead of two; that was 10 % faster for k = 15, no faster for
 k = 200, and took 60 % more memory, because the answer must be held to put it back in order.
 
@@ -19,7 +21,8 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `Ex
 - Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
   compared with the cells of the lists nearest to it (at least max(2048, 40 k) of them). The k-th smallest
   upper bound there is >= the true k-th distance: every true neighbour lies below it.
-- Tiles (`_tile`): rows of block I against the columns of blocks J >= I. Entries with S at most
+- Tiles (`_tile`, or `_tile_scanned` with the compiled pass; both list candidates by row, then column):
+  rows of block I against the columns of blocks J >= I. Entries with S at most
   row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
 - Decision (`_finish`): among a row's candidates, those whose lower bound exceeds the k-th
   smallest upper bound are out; those whose upper bound is below the k-th smallest lower bound are
@@ -48,8 +51,11 @@ LIST_SEED = 42
 #: tighter bounds cost more here and save in the tiles; fastest at 100k x 64 for k = 15 and k = 200.
 BOUND_COLUMNS = 2048
 BOUND_PER_K = 40
+#: From this many cells on, tiles are tested by the compiled single pass (`tile_scan`; numba's
+#: compile time, about 0.5 s once per process, is then small against the search).
+SCAN_MIN_CELLS = 20_000
 #: Memory the held candidates (row, column, product: 12 bytes a pair) may take, in bytes.
-CANDIDATE_BYTES = 2 * 1024**3
+CANDIDATE_BYTES = 4 * 1024**3
 
 
 class TooManyCandidates(RuntimeError):
@@ -65,7 +71,13 @@ class SymmetricExactKnn:
     """`blocks()` yields (start, stop, indices, distances or None) for consecutive row blocks."""
 
     def __init__(
-        self, X: np.ndarray, k: int, include_self: bool, return_distance: bool, block_rows: int = BLOCK_ROWS
+        self,
+        X: np.ndarray,
+        k: int,
+        include_self: bool,
+        return_distance: bool,
+        block_rows: int = BLOCK_ROWS,
+        scan: bool | None = None,
     ):
         self.X = X
         self.k = k
@@ -85,6 +97,14 @@ class SymmetricExactKnn:
         self.right = np.hstack([-2.0 * c32, lo, one])  # -2 x is exact in float32
         self.cap = CANDIDATE_BYTES // 12
         self.held = 0
+        if scan is None:
+            scan = self.n >= SCAN_MIN_CELLS
+        self.scanner = None
+        if scan:
+            from cellbench.neighbors.tile_scan import TileScanner
+
+            self.scanner = TileScanner(block_rows * TILE_BLOCKS)
+            self.right_t = np.ascontiguousarray(self.right.T)  # column slices feed the GEMM directly
 
     # ---------------------------------------------------------------------------------------------
     # 1. each row's bound on its k-th squared distance
@@ -155,11 +175,13 @@ class SymmetricExactKnn:
         """Products of block `block`'s rows with columns c0:c1 (c0 = the block's own start or later).
 
         Returns {block: [(row in block, column, S)]} for the row side and the column side. Each
-        piece lists its pairs by row, then column (flatnonzero of a row-major mask: 8x faster than
-        2-d nonzero here), which `_finish` relies on.
+        piece lists its pairs by row, then column, which `_finish` relies on.
         """
+        if self.scanner is not None:
+            return self._tile_scanned(block, c0, c1)
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
         S = self.left[r0:r1] @ self.right[c0:c1].T
+        # flatnonzero of a row-major mask: 8x faster than 2-d nonzero here
         flat = np.flatnonzero(S <= self.threshold[r0:r1, None])
         r, j = np.divmod(flat, c1 - c0)
         pieces = {block: [(r, j + c0, S.ravel()[flat])]}
@@ -168,16 +190,31 @@ class SymmetricExactKnn:
             side = S[:, first - c0:]
             flat = np.flatnonzero(side <= self.threshold[None, first:c1])
             i, j = np.divmod(flat, c1 - first)
-            values = side[i, j]
-            order = np.argsort(j.astype(np.int16), kind="stable")  # radix sort; rows stay ascending
-            i, j, values = i[order], j[order] + first, values[order]
-            owners = j // self.rows
-            cuts = np.flatnonzero(np.diff(owners)) + 1
-            for ii, jj, vv in zip(np.split(i, cuts), np.split(j, cuts), np.split(values, cuts)):
-                if jj.size:
-                    owner = int(jj[0] // self.rows)
-                    pieces.setdefault(owner, []).append((jj - owner * self.rows, ii + r0, vv))
+            self._add_column_side(pieces, i, j + first, side[i, j], r0)
         return pieces
+
+    def _tile_scanned(self, block: int, c0: int, c1: int) -> dict[int, list]:
+        """`_tile` with one compiled pass over the products (`tile_scan`): the same pieces."""
+        r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
+        first = max(c0, r1)
+        (r, j, v), (i, jc, vc) = self.scanner.tile(
+            self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], first - c0
+        )
+        pieces = {block: [(r, j + c0, v)]}
+        if i.size:
+            self._add_column_side(pieces, i, jc + c0, vc, r0)
+        return pieces
+
+    def _add_column_side(self, pieces: dict, i: np.ndarray, j: np.ndarray, values: np.ndarray, r0: int) -> None:
+        """Column-side candidates (rows i of the tile, absolute columns j, row-major) to their owners."""
+        owners = j // self.rows
+        order = np.argsort(owners.astype(np.int16), kind="stable")  # radix; row-major order kept per owner
+        i, j, values, owners = i[order], j[order], values[order], owners[order]
+        cuts = np.flatnonzero(np.diff(owners)) + 1
+        for ii, jj, vv in zip(np.split(i, cuts), np.split(j, cuts), np.split(values, cuts)):
+            if jj.size:
+                owner = int(jj[0] // self.rows)
+                pieces.setdefault(owner, []).append((jj - owner * self.rows, ii + r0, vv))
 
     # ---------------------------------------------------------------------------------------------
     # 3. a block's k nearest from its candidates

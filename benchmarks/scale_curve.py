@@ -1,0 +1,321 @@
+"""Scale curve and floor ratios: each task's time and memory from 10k to 1M cells, against the machine.
+
+`python benchmarks/scale_curve.py` (see --help) writes benchmarks/results/scale_<stamp>.md/.tsv/.png
+and scale_latest.md (the README's tables):
+1. The host: CPU, kernel, and for both tools (cellbench's environment and the reference's,
+   .parity-venv, when it exists) the BLAS library, its version, the core type OpenBLAS chose and its
+   thread count (threadpoolctl). Where the host pins OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE, every
+   cellbench task and the floor run twice, pinned and with those variables removed.
+2. The floor at each size: the bare float32 GEMM of half the n x n products on the same threads
+   (benchmarks/gemm_floor.py).
+3. Each task at each size in its own process (seeded synthetic embedding of run_benchmark.py, the
+   exact defaults), through benchmarks/phases.py: whole-process wall time and peak RSS, plus the
+   time of each phase (neighbour search, Leiden, silhouette, classifier folds).
+4. Ratios: integration's process and its search, clustering's graph search, and the silhouette, each
+   over the floor; clustering's process over (floor + its Leiden). A fitted exponent per task (least
+   squares of log time on log cells over the sizes from 30k on) and a log-log plot.
+5. --reference-sizes: the reference (cz-benchmarks 0.15.1) on the same inputs in the same run, and
+   whether every value agrees within TASKS.md (run_benchmark.compare).
+Absolute times move between hosts (the same 2-core instance type has measured 1.5-3x apart); the
+ratios to the floor, measured in the same run, are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run_benchmark as rb
+
+REPO = rb.REPO
+BENCH = Path(__file__).resolve().parent
+PIN_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+DEFAULT_SIZES = "10000,30000,100000,300000,1000000"
+
+
+def blas_of(python: str, env: dict) -> list[dict]:
+    """BLAS libraries a Python environment loads with numpy (threadpoolctl), as seen from `python`."""
+    code = ("import json, numpy, threadpoolctl; print(json.dumps([{k: i.get(k) for k in ('internal_api', "
+            "'version', 'architecture', 'num_threads', 'threading_layer')} for i in threadpoolctl.threadpool_info() "
+            "if i.get('user_api') == 'blas']))")
+    try:
+        out = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+        return json.loads(out.stdout)
+    except (subprocess.SubprocessError, OSError, json.JSONDecodeError) as err:
+        return [{"error": str(err).splitlines()[0][:120]}]
+
+
+def pin_variants() -> dict[str, dict]:
+    """{variant: environment}: "host" as is; plus "unpinned" without the pin variables if the host sets any."""
+    host = dict(os.environ)
+    variants = {"host": host}
+    if any(v in host for v in PIN_VARIABLES):
+        variants["unpinned"] = {k: v for k, v in host.items() if k not in PIN_VARIABLES}
+    return variants
+
+
+def floor(n: int, threads: int, env: dict, work: Path) -> dict:
+    log = work / f"floor_{n}.log"
+    cmd = [sys.executable, str(BENCH / "gemm_floor.py"), str(n), "--threads", str(threads)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    log.write_text(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def task_command(task: str, path: Path, threads: int, out: Path) -> list[str]:
+    cmd = [task.replace("_", "-"), "--input", str(path), "--obsm-key", "X_emb", "--label-key", "label",
+           "--threads", str(threads), "--output", str(out)]
+    if task == "integration":
+        cmd += ["--batch-key", "batch"]
+    return cmd
+
+
+def run_task(task: str, path: Path, n: int, threads: int, env: dict, work: Path, variant: str,
+             knn: str | None = None) -> dict:
+    """One task in its own process with its phases timed: wall, peak RSS, phases, metrics.
+    knn: None for the default (exact) search, else the CELLBENCH_KNN mode (e.g. scanpy)."""
+    out = work / "scale" / f"{n}__{task}__{variant}{'__' + knn if knn else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    phases = out.with_suffix(".phases.json")
+    cmd = [sys.executable, str(BENCH / "phases.py"), str(phases), "--", *task_command(task, path, threads, out)]
+    env = {k: v for k, v in env.items() if k != "CELLBENCH_KNN"}
+    if knn:
+        env["CELLBENCH_KNN"] = knn
+    m = rb.run_cmd(cmd, log=out.with_suffix(".log"), env=env)
+    m["phases"] = json.loads(phases.read_text())
+    m["metrics"] = json.loads(out.read_text())["metrics"]
+    return m
+
+
+def beside_reference(task: str, path: Path, n: int, mine: dict, args, env: dict, work: Path) -> list[dict]:
+    """The reference on the same input (run_benchmark.reference_task), compared with cellbench's values.
+
+    Label prediction's reference runs on one BLAS thread (as in the parity tests): with two, its lr
+    scores move by ~1e-8 (lbfgs sums in BLAS), above TASKS.md's 1e-9; cellbench's lr always runs on one.
+    Clustering from 8192 cells on also runs `--knn scanpy`: the reference's own approximate graph,
+    on which the partition must be the same; the default exact graph is a different graph (README).
+    """
+    case = {"name": f"synthetic_{n}", "path": path, "obsm": "X_emb", "label": "label", "batch": "batch",
+            "checksum": rb.checksum(path)}
+    print(f"[scale] reference {task} {n}", file=sys.stderr, flush=True)
+    # label prediction's values are compared to the bit: its lbfgs on one BLAS thread, as cellbench's
+    ref = rb.reference_task(case, task, args, work, one_blas_thread=task == "label_prediction")
+    runs = [(task, mine)]
+    if task == "clustering" and n >= 8192:
+        runs.append(("clustering (--knn scanpy)", run_task(task, path, n, args.threads, env, work, "host", "scanpy")))
+    out = []
+    for name, m in runs:
+        ok, worst, note = rb.compare(task, n, m["metrics"], ref["metrics"])
+        if name == "clustering" and not ok:
+            note = "another graph (exact kNN; the reference's is approximate): " + note
+        out.append({"n_cells": n, "task": name, "cellbench_s": m["wall_s"], "reference_s": ref["wall_s"],
+                    "agree": ok, "max_abs_diff": f"{worst:.2g}", "note": note, "expected": name != "clustering",
+                    "reused": ref.get("reused"), "when": ref.get("when")})
+    return out
+
+
+def fit_exponent(points: list[tuple[int, float]]) -> float | None:
+    """Slope of log(seconds) on log(cells), least squares; None with fewer than 2 points."""
+    pts = [(math.log(n), math.log(s)) for n, s in points if s and s > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
+
+
+def ratios(task: str, m: dict, floor_s: float) -> dict:
+    """The floor ratios the speed targets are stated in (None where the task has no such phase)."""
+    ph = m["phases"]
+    if task == "integration":
+        return {"process/floor": m["wall_s"] / floor_s, "search/floor": ph.get("neighbour_search", 0) / floor_s}
+    if task == "clustering":
+        leiden = ph.get("leiden", 0.0)
+        return {"process/floor": m["wall_s"] / floor_s, "search/floor": ph.get("graph_search", 0) / floor_s,
+                "process/(floor+leiden)": m["wall_s"] / (floor_s + leiden)}
+    if task == "embedding":
+        return {"process/floor": m["wall_s"] / floor_s, "silhouette/floor": ph.get("silhouette", 0) / floor_s}
+    return {}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    tasks = sorted({r["task"] for r in rows if r["variant"] == "host"} - {"floor"})
+    for task in tasks + ["floor"]:
+        pts = sorted((r["n_cells"], r["wall_s"], r["peak_rss_mb"]) for r in rows
+                     if r["task"] == task and r["variant"] == "host")
+        if not pts:
+            continue
+        style = {"linestyle": "--", "color": "grey"} if task == "floor" else {"marker": "o"}
+        label = "floor (GEMM of half the n x n products)" if task == "floor" else task
+        ax_t.plot([p[0] for p in pts], [p[1] for p in pts], label=label, **style)
+        if task != "floor":
+            ax_m.plot([p[0] for p in pts], [p[2] / 1024 for p in pts], marker="o", label=task)
+    for ax, ylabel in ((ax_t, "wall time (s), whole process"), (ax_m, "peak RSS (GiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("cells (64-d embedding)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_m.axhline(24, color="red", linewidth=0.8, linestyle=":")
+    ax_m.text(ax_m.get_xlim()[0], 24 * 1.08, " 24 GiB", color="red", fontsize=8)
+    ax_t.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+
+
+def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, loads, out_dir: Path) -> Path:
+    stamp = "scale_" + started.replace(":", "").replace("-", "")[:13]
+    cols = ["variant", "task", "n_cells", "wall_s", "peak_rss_mb", "floor_s", "ratios", "phases", "values"]
+    tsv = ["\t".join(cols)] + ["\t".join(json.dumps(r.get(c)) if isinstance(r.get(c), dict) else str(r.get(c, ""))
+                                         for c in cols) for r in rows]
+    (out_dir / f"{stamp}.tsv").write_text("\n".join(tsv) + "\n")
+    plot(rows, out_dir / f"{stamp}.png")
+    (out_dir / "scale_latest.png").write_bytes((out_dir / f"{stamp}.png").read_bytes())
+    blas = "; ".join(f"{tool}: " + ", ".join(
+        f"{b.get('internal_api')} {b.get('version')} core type {b.get('architecture')}, {b.get('num_threads')} threads"
+        if "error" not in b else f"not measured ({b['error']})" for b in libs) for tool, libs in host["blas"].items())
+    pins = ", ".join(f"{v}={os.environ[v]}" for v in PIN_VARIABLES if v in os.environ) or "none set"
+    lines = [
+        (f"Scale curve of {started} (benchmarks/scale_curve.py). Machine: {rb.machine()}. Threads: "
+         f"--threads {args.threads}. Load average (1 min) during the run: {min(loads):.2f} to {max(loads):.2f}. "
+         f"Versions: {rb.versions()}."),
+        "",
+        f"BLAS (threadpoolctl): {blas}. Host BLAS pins ({', '.join(PIN_VARIABLES)}): {pins}"
+        + ("; every row below ran pinned (host) and unpinned." if len(host["variants"]) > 1
+           else "; nothing to unpin, so one variant (host)."),
+        "",
+        ("Floor: the bare float32 GEMM of half the n x n products (dim 66) on the same threads "
+         "(benchmarks/gemm_floor.py; 'sampled' = a seeded subset of row blocks timed and scaled). "
+         "Ratios are whole-process times (imports and reading included) or one phase's time over the floor, "
+         "measured in the same run: the figures to compare between hosts."),
+        "",
+        "| cells | floor | embedding | integration | clustering | label prediction |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    by = {(r["variant"], r["task"], r["n_cells"]): r for r in rows}
+    sizes = sorted({r["n_cells"] for r in rows})
+    for variant in host["variants"]:
+        for n in sizes:
+            fl = by.get((variant, "floor", n))
+            cells = [f"{n:,}" + (f" ({variant})" if len(host["variants"]) > 1 else "")]
+            cells.append(f"{fl['wall_s']:.2f} s" + (" (sampled)" if fl.get("sampled") else "") if fl else "-")
+            for task in ("embedding", "integration", "clustering", "label_prediction"):
+                r = by.get((variant, task, n))
+                cells.append("-" if not r else f"{r['wall_s']:.1f} s, {r['peak_rss_mb'] / 1024:.2f} GiB")
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", ("Ratios to the floor (targets: integration and the clustering search within 1.3x of the floor; "
+                   "clustering within 1.5x of floor + Leiden), and each task's phases:"), "",
+              "| cells | variant | task | ratios | phases (s) |", "|---:|---|---|---|---|"]
+    for r in rows:
+        if r.get("ratios"):
+            ratio = "; ".join(f"{name} **{value:.2f}x**" for name, value in r["ratios"].items())
+            phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
+            lines.append(f"| {r['n_cells']:,} | {r['variant']} | {r['task']} | {ratio} | {phases} |")
+    lines += ["", ("Fitted exponent (time ~ cells^b, least squares over the sizes from 30k on; 2 is the n^2 of an "
+                   "all-pairs search):"), "", "| task | variant | b | sizes |", "|---|---|---:|---|"]
+    for (variant, task), (b, used) in sorted(fits.items()):
+        lines.append(f"| {task} | {variant} | {'-' if b is None else f'{b:.2f}'} | {', '.join(f'{n:,}' for n in used)} |")
+    lp = [r for r in rows if r["task"] == "label_prediction"]
+    if lp:
+        lines += ["", "Label prediction, seconds per classifier over its 5 folds (phase `fold_*`):", "",
+                  "| cells | variant | lr | knn | rf | process |", "|---:|---|---:|---:|---:|---:|"]
+        for r in lp:
+            ph = r["phases"]
+            lines.append(f"| {r['n_cells']:,} | {r['variant']} | {ph.get('fold_lr', 0):.1f} | {ph.get('fold_knn', 0):.1f}"
+                         f" | {ph.get('fold_rf', 0):.1f} | {r['wall_s']:.1f} |")
+    if refs:
+        lines += ["", ("Beside the reference (cz-benchmarks 0.15.1, its own environment and defaults), same inputs, "
+                       "same run:"), "", "| cells | task | cellbench | cz-benchmarks | speedup | values agree (TASKS.md) |",
+                  "|---:|---|---:|---:|---:|---|"]
+        for r in refs:
+            agree = "yes" if r["agree"] else (f"NO: {r['note']}" if r["expected"] else f"differs, {r['note']}")
+            reused = f" (r: {r['when']})" if r.get("reused") else ""
+            lines.append(f"| {r['n_cells']:,} | {r['task']} | {r['cellbench_s']:.1f} s | {r['reference_s']:.1f} s{reused} | "
+                         f"{r['reference_s'] / r['cellbench_s']:.1f}x | {agree} (max diff {r['max_abs_diff']}) |")
+    if any(r.get("reused") for r in refs):
+        lines += ["", ("(r: time): the reference's row reused from its earlier run on the same input file (same "
+                       "checksum, same machine) at that time (--reuse-reference).")]
+    lines += ["", f"Plot: [{stamp}.png]({stamp}.png)."]
+    text = "\n".join(lines) + "\n"
+    (out_dir / f"{stamp}.md").write_text(text)
+    (out_dir / "scale_latest.md").write_text(text)
+    return out_dir / f"{stamp}.md"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default=DEFAULT_SIZES)
+    p.add_argument("--tasks", default=",".join(rb.TASKS))
+    p.add_argument("--max-cells", action="append", default=[],
+                   help="TASK=N: run TASK only up to N cells (e.g. label_prediction=100000; it is hours at 1M)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--reference-sizes", default="", help="sizes where the reference also runs, e.g. 100000")
+    p.add_argument("--reuse-reference", action="store_true")
+    p.add_argument("--workdir", default=str(REPO / "benchmarks/.work"))
+    p.add_argument("--results", default=str(REPO / "benchmarks/results"))
+    args = p.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    tasks = [t for t in args.tasks.split(",") if t]
+    limit = {t: int(v) for t, _, v in (s.partition("=") for s in args.max_cells)}
+    ref_sizes = {int(x) for x in args.reference_sizes.split(",") if x.strip()}
+    work, out_dir = Path(args.workdir), Path(args.results)
+    work.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    variants = pin_variants()
+    host = {"variants": list(variants), "blas": {}}
+    for variant, env in variants.items():
+        host["blas"][f"cellbench ({variant})"] = blas_of(sys.executable, env)
+        if (REPO / ".parity-venv").exists():
+            host["blas"][f"cz-benchmarks ({variant})"] = blas_of(str(rb.parity_python()), env)
+    loads, rows, refs, fits = [os.getloadavg()[0]], [], [], {}
+    for n in sizes:
+        path = work / f"synthetic_{n}.h5ad"
+        if not path.exists():
+            print(f"[scale] writing {path}", file=sys.stderr, flush=True)
+            rb.write_synthetic(path, n)
+        for variant, env in variants.items():
+            print(f"[scale] floor {n} ({variant})", file=sys.stderr, flush=True)
+            fl = floor(n, args.threads, env, work)
+            rows.append({"variant": variant, "task": "floor", "n_cells": n, "wall_s": fl["floor_s"],
+                         "peak_rss_mb": float("nan"), "sampled": fl["sampled"], "phases": fl["by_piece_rows"]})
+            for task in tasks:
+                if n > limit.get(task, n):
+                    continue
+                print(f"[scale] {task} {n} ({variant})", file=sys.stderr, flush=True)
+                m = run_task(task, path, n, args.threads, env, work, variant)
+                loads.append(os.getloadavg()[0])
+                rows.append({"variant": variant, "task": task, "n_cells": n, "wall_s": m["wall_s"],
+                             "peak_rss_mb": m["peak_rss_mb"], "floor_s": fl["floor_s"], "phases": m["phases"],
+                             "ratios": ratios(task, m, fl["floor_s"]), "values": rb.headline(m["metrics"])})
+                print(f"[scale] {rows[-1]}", file=sys.stderr, flush=True)
+                if variant == "host" and n in ref_sizes:
+                    refs += beside_reference(task, path, n, m, args, env, work)
+    for variant in variants:
+        for task in tasks + ["floor"]:
+            used = sorted((r["n_cells"], r["wall_s"]) for r in rows
+                          if r["task"] == task and r["variant"] == variant and r["n_cells"] >= 30_000)
+            fits[(variant, task)] = (fit_exponent(used), [n for n, _ in used])
+    path = write_results(rows, fits, host, refs, args, started, loads, out_dir)
+    print(path.read_text())
+    return 0 if all(r["agree"] or not r["expected"] for r in refs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The speed benchmark's own tools (benchmarks/): the floor, the phase timer, the exponent fit.
+
+They are not timed here (timings live in benchmarks/results/); these tests check that they measure
+what they say: the floor forms exactly half the n x n products, the phase timer still finds the
+functions each task is made of (a renamed function would silently drop a phase), the fit recovers
+a known exponent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+PBMC = REPO / "tests/data/pbmc68k_reduced.h5ad"
+
+
+@pytest.fixture(scope="module")
+def bench_modules():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import gemm_floor
+        import phases
+        import scale_curve
+
+        yield gemm_floor, phases, scale_curve
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_floor_counts_half_the_products(bench_modules):
+    gemm_floor = bench_modules[0]
+    n = 5000
+    blocks = np.arange(-(-n // gemm_floor.BLOCK_ROWS))
+    # every row block against every column from its own start: the upper triangle, diagonal blocks whole
+    expected = sum((min(n, b * 512 + 512) - b * 512) * (n - b * 512) for b in blocks)
+    assert gemm_floor.products_of(n, blocks) == expected
+    assert n * n / 2 < expected < n * n / 2 + n * 512
+
+
+@pytest.mark.parametrize("full_cells", [100_000, 5000])
+def test_floor_command_reports_full_or_sampled(full_cells):
+    out = subprocess.run([sys.executable, str(BENCH / "gemm_floor.py"), "20000", "--threads", "1",
+                          "--full-cells", str(full_cells)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["sampled"] == (full_cells < 20000)
+    assert result["timed_blocks"] < result["blocks"] if result["sampled"] else result["timed_blocks"] == result["blocks"]
+    assert result["floor_s"] > 0 and result["floor_s"] == min(result["by_piece_rows"].values())
+    assert result["blas"] and result["blas"][0]["num_threads"] >= 1 and result["blas"][0]["architecture"]
+
+
+def test_fit_exponent_recovers_a_power_law(bench_modules):
+    fit = bench_modules[2].fit_exponent
+    assert fit([(n, 3e-9 * n**2) for n in (30_000, 100_000, 300_000)]) == pytest.approx(2.0)
+    assert fit([(n, 1e-5 * n**1.2) for n in (30_000, 100_000)]) == pytest.approx(1.2)
+    assert fit([(100_000, 5.0)]) is None
+
+
+def test_phase_timer_finds_every_phase_of_clustering(tmp_path):
+    """The timed run writes the same result as `cellbench clustering` and times its phases."""
+    phases_out, result = tmp_path / "phases.json", tmp_path / "clustering.json"
+    args = ["clustering", "--input", str(PBMC), "--obsm-key", "X_pca", "--label-key", "bulk_labels",
+            "--output", str(result)]
+    subprocess.run([sys.executable, str(BENCH / "phases.py"), str(phases_out), "--", *args], check=True,
+                   capture_output=True, text=True)
+    spent = json.loads(phases_out.read_text())
+    # below 8192 cells the graph's search is sklearn's brute force (no separate `graph_search` phase)
+    for phase in ("graph_search_and_connectivities", "igraph_graph", "leiden", "process"):
+        assert spent[phase] > 0, phase
+    plain = tmp_path / "plain.json"
+    subprocess.run([sys.executable, "-m", "cellbench", *args[:-1], str(plain)], check=True, capture_output=True)
+    assert json.loads(result.read_text())["metrics"] == json.loads(plain.read_text())["metrics"]
+
+
+def test_phase_timer_targets_exist(bench_modules):
+    import importlib
+
+    phases = bench_modules[1]
+    for module, attribute in phases.PHASES.values():
+        assert callable(getattr(importlib.import_module(module), attribute)), f"{module}.{attribute}"
