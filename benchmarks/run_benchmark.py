@@ -199,18 +199,19 @@ def cellbench_all(case: dict, args, work: Path) -> dict:
     return run_cmd(cmd, log=outdir.parent / f"{case['name']}.log")
 
 
-def reference_task(case: dict, task: str, args, work: Path, one_blas_thread: bool = False) -> dict:
+def reference_task(case: dict, task: str, args, work: Path, one_blas_thread: bool = False,
+                   env: dict | None = None, tag: str = "") -> dict:
     """One reference task in its own process (reused from an earlier run when asked and available).
 
     one_blas_thread: run it with OPENBLAS/OMP/MKL_NUM_THREADS=1, as the parity tests do (its lbfgs
     sums in BLAS, so its lr scores move by ~1e-8 with the thread count; cellbench's lr runs on one).
+    env: the environment to run it in (default: this process's); tag: names that variant in the cache.
     """
     ref_dir = work / "reference"
     ref_dir.mkdir(parents=True, exist_ok=True)
-    key = f"{case['name']}__{task}__{case['checksum']}" + ("__blas1" if one_blas_thread else "")
-    env = None
+    key = f"{case['name']}__{task}__{case['checksum']}" + ("__blas1" if one_blas_thread else "") + tag
     if one_blas_thread:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = dict(env or os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cached = ref_dir / f"{key}.json"
     if args.reuse_reference and cached.exists():
         m = json.loads(cached.read_text())

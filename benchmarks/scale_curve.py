@@ -94,7 +94,8 @@ def run_task(task: str, path: Path, n: int, threads: int, env: dict, work: Path,
     return m
 
 
-def beside_reference(task: str, path: Path, n: int, mine: dict, args, env: dict, work: Path) -> list[dict]:
+def beside_reference(task: str, path: Path, n: int, mine: dict, args, env: dict, work: Path,
+                     variant: str = "host") -> list[dict]:
     """The reference on the same input (run_benchmark.reference_task), compared with cellbench's values.
 
     Label prediction's reference runs on one BLAS thread (as in the parity tests): with two, its lr
@@ -106,16 +107,17 @@ def beside_reference(task: str, path: Path, n: int, mine: dict, args, env: dict,
             "checksum": rb.checksum(path)}
     print(f"[scale] reference {task} {n}", file=sys.stderr, flush=True)
     # label prediction's values are compared to the bit: its lbfgs on one BLAS thread, as cellbench's
-    ref = rb.reference_task(case, task, args, work, one_blas_thread=task == "label_prediction")
+    ref = rb.reference_task(case, task, args, work, one_blas_thread=task == "label_prediction", env=env,
+                            tag="" if variant == "host" else f"__{variant}")
     runs = [(task, mine)]
     if task == "clustering" and n >= 8192:
-        runs.append(("clustering (--knn scanpy)", run_task(task, path, n, args.threads, env, work, "host", "scanpy")))
+        runs.append(("clustering (--knn scanpy)", run_task(task, path, n, args.threads, env, work, variant, "scanpy")))
     out = []
     for name, m in runs:
         ok, worst, note = rb.compare(task, n, m["metrics"], ref["metrics"])
         if name == "clustering" and not ok:
             note = "another graph (exact kNN; the reference's is approximate): " + note
-        out.append({"n_cells": n, "task": name, "cellbench_s": m["wall_s"], "reference_s": ref["wall_s"],
+        out.append({"n_cells": n, "task": name + ("" if variant == "host" else f" ({variant})"), "cellbench_s": m["wall_s"], "reference_s": ref["wall_s"],
                     "agree": ok, "max_abs_diff": f"{worst:.2g}", "note": note, "expected": name != "clustering",
                     "reused": ref.get("reused"), "when": ref.get("when")})
     return out
@@ -305,8 +307,8 @@ def main(argv=None) -> int:
                              "peak_rss_mb": m["peak_rss_mb"], "floor_s": fl["floor_s"], "phases": m["phases"],
                              "ratios": ratios(task, m, fl["floor_s"]), "values": rb.headline(m["metrics"])})
                 print(f"[scale] {rows[-1]}", file=sys.stderr, flush=True)
-                if variant == "host" and n in ref_sizes:
-                    refs += beside_reference(task, path, n, m, args, env, work)
+                if n in ref_sizes:  # both tools in each BLAS variant (pinned and unpinned where pinned)
+                    refs += beside_reference(task, path, n, m, args, env, work, variant)
     for variant in variants:
         for task in tasks + ["floor"]:
             used = sorted((r["n_cells"], r["wall_s"]) for r in rows
