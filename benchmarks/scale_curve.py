@@ -188,7 +188,8 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
                                          for c in cols) for r in rows]
     (out_dir / f"{stamp}.tsv").write_text("\n".join(tsv) + "\n")
     plot(rows, out_dir / f"{stamp}.png")
-    (out_dir / "scale_latest.png").write_bytes((out_dir / f"{stamp}.png").read_bytes())
+    if not args.keep_latest:
+        (out_dir / "scale_latest.png").write_bytes((out_dir / f"{stamp}.png").read_bytes())
     blas = "; ".join(f"{tool}: " + ", ".join(
         f"{b.get('internal_api')} {b.get('version')} core type {b.get('architecture')}, {b.get('num_threads')} threads"
         if "error" not in b else f"not measured ({b['error']})" for b in libs) for tool, libs in host["blas"].items())
@@ -256,7 +257,8 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
     lines += ["", f"Plot: [{stamp}.png]({stamp}.png)."]
     text = "\n".join(lines) + "\n"
     (out_dir / f"{stamp}.md").write_text(text)
-    (out_dir / "scale_latest.md").write_text(text)
+    if not args.keep_latest:
+        (out_dir / "scale_latest.md").write_text(text)
     return out_dir / f"{stamp}.md"
 
 
@@ -269,6 +271,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--reference-sizes", default="", help="sizes where the reference also runs, e.g. 100000")
     p.add_argument("--reuse-reference", action="store_true")
+    p.add_argument("--keep-latest", action="store_true",
+                   help="write only scale_<stamp>.*, not scale_latest.* (e.g. one task at one more size)")
     p.add_argument("--workdir", default=str(REPO / "benchmarks/.work"))
     p.add_argument("--results", default=str(REPO / "benchmarks/results"))
     args = p.parse_args(argv)
