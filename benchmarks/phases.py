@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 #: phase name: (module, attribute); the attribute is replaced in that module by a timed wrapper
-PHASES = {
+PHASES: dict[str, tuple[str, str]] = {
     "neighbour_search": ("cellbench.metrics.entropy_per_cell", "knn_blocks"),
     "batch_silhouette": ("cellbench.tasks.integration", "silhouette_batch_values"),
     "graph_search_and_connectivities": ("cellbench.tasks.clustering", "scanpy_connectivities"),
@@ -29,6 +29,8 @@ PHASES = {
     "silhouette": ("cellbench.tasks.embedding", "silhouette_samples"),
     "fold": ("cellbench.tasks.label_prediction", "score_fold"),
 }
+#: phases timed apart per value of one argument: phase name -> argument (e.g. fold_lr, fold_rf)
+PER_ARGUMENT = {"fold": "classifier"}
 
 spent: dict[str, float] = {}
 
@@ -37,20 +39,27 @@ def _add(name: str, seconds: float) -> None:
     spent[name] = spent.get(name, 0.0) + seconds
 
 
-def timed(name: str, fn):
+def timed(name: str, fn, per_argument: str | None = None):
+    signature = inspect.signature(fn)
+
+    def label(args, kwargs) -> str:
+        if per_argument is None:
+            return name
+        return f"{name}_{signature.bind(*args, **kwargs).arguments[per_argument]}"
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
-            gen = fn(*args, **kwargs)
+            gen, phase = fn(*args, **kwargs), label(args, kwargs)
             while True:
                 start = time.perf_counter()
                 try:
                     item = next(gen)
                 except StopIteration:
-                    _add(name, time.perf_counter() - start)
+                    _add(phase, time.perf_counter() - start)
                     return
-                _add(name, time.perf_counter() - start)
+                _add(phase, time.perf_counter() - start)
                 yield item
 
         return gen_wrapper
@@ -61,10 +70,7 @@ def timed(name: str, fn):
         try:
             return fn(*args, **kwargs)
         finally:
-            label = name
-            if name == "fold":  # per classifier: score_fold(X, labels, folds, fold, classifier, ...)
-                label = f"fold_{args[4] if len(args) > 4 else kwargs.get('classifier')}"
-            _add(label, time.perf_counter() - start)
+            _add(label(args, kwargs), time.perf_counter() - start)
 
     return wrapper
 
@@ -72,7 +78,7 @@ def timed(name: str, fn):
 def install() -> None:
     for name, (module, attribute) in PHASES.items():
         mod = importlib.import_module(module)
-        setattr(mod, attribute, timed(name, getattr(mod, attribute)))
+        setattr(mod, attribute, timed(name, getattr(mod, attribute), PER_ARGUMENT.get(name)))
 
 
 def main() -> int:

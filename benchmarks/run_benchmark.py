@@ -160,6 +160,15 @@ def run_cmd(cmd: list[str], log: Path, env: dict | None = None) -> dict:
     return {"wall_s": round(float(wall), 2), "peak_rss_mb": round(int(maxrss_kb) / 1024, 1)}
 
 
+def task_args(task: str, case: dict, threads: int, out: Path) -> list[str]:
+    """The cellbench command line (after `cellbench`) of one task on a case, its result to `out`."""
+    cmd = [task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
+           "--label-key", case["label"], "--threads", str(threads), "--output", str(out)]
+    if task == "integration":
+        cmd += ["--batch-key", case["batch"]]
+    return cmd
+
+
 def cellbench_task(case: dict, task: str, args, work: Path, variant: str | None = None) -> dict:
     """One cellbench task in its own process. variant: None (defaults: exact), "knn=ivf"/"knn=auto"
     (CELLBENCH_KNN), or "sampled" (--max-cells: sampled silhouette / entropy estimates)."""
@@ -171,11 +180,7 @@ def cellbench_task(case: dict, task: str, args, work: Path, variant: str | None 
     extra = list(args.cellbench_options.get(task, []))
     if variant == "sampled":
         extra += ["--max-cells", str(args.silhouette_sample)]
-    cmd = [cellbench_bin(), task.replace("_", "-"), "--input", str(case["path"]), "--obsm-key", case["obsm"],
-           "--label-key", case["label"], "--threads", str(args.threads), "--output", str(out)]
-    if task == "integration":
-        cmd += ["--batch-key", case["batch"]]
-    cmd += extra
+    cmd = [cellbench_bin(), *task_args(task, case, args.threads, out), *extra]
     options = " ".join(extra)
     if variant and variant.startswith("knn="):
         env["CELLBENCH_KNN"] = variant.split("=", 1)[1]

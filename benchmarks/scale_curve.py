@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -69,12 +70,9 @@ def floor(n: int, threads: int, env: dict, work: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def task_command(task: str, path: Path, threads: int, out: Path) -> list[str]:
-    cmd = [task.replace("_", "-"), "--input", str(path), "--obsm-key", "X_emb", "--label-key", "label",
-           "--threads", str(threads), "--output", str(out)]
-    if task == "integration":
-        cmd += ["--batch-key", "batch"]
-    return cmd
+def synthetic_case(n: int, path: Path) -> dict:
+    """The seeded synthetic input of n cells as a run_benchmark case (obsm X_emb, label, batch)."""
+    return {"name": f"synthetic_{n}", "path": path, "obsm": "X_emb", "label": "label", "batch": "batch"}
 
 
 def run_task(task: str, path: Path, n: int, threads: int, env: dict, work: Path, variant: str,
@@ -84,7 +82,8 @@ def run_task(task: str, path: Path, n: int, threads: int, env: dict, work: Path,
     out = work / "scale" / f"{n}__{task}__{variant}{'__' + knn if knn else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     phases = out.with_suffix(".phases.json")
-    cmd = [sys.executable, str(BENCH / "phases.py"), str(phases), "--", *task_command(task, path, threads, out)]
+    cmd = [sys.executable, str(BENCH / "phases.py"), str(phases), "--",
+           *rb.task_args(task, synthetic_case(n, path), threads, out)]
     env = {k: v for k, v in env.items() if k != "CELLBENCH_KNN"}
     if knn:
         env["CELLBENCH_KNN"] = knn
@@ -94,30 +93,38 @@ def run_task(task: str, path: Path, n: int, threads: int, env: dict, work: Path,
     return m
 
 
+@functools.cache
+def checksum(path: Path) -> str:
+    """The input's checksum (the reference cache's key), read once per file and run."""
+    return rb.checksum(path)
+
+
 def beside_reference(task: str, path: Path, n: int, mine: dict, args, env: dict, work: Path,
                      variant: str = "host") -> list[dict]:
     """The reference on the same input (run_benchmark.reference_task), compared with cellbench's values.
 
     Label prediction's reference runs on one BLAS thread (as in the parity tests): with two, its lr
     scores move by ~1e-8 (lbfgs sums in BLAS), above TASKS.md's 1e-9; cellbench's lr always runs on one.
-    Clustering from 8192 cells on also runs `--knn scanpy`: the reference's own approximate graph,
+    Clustering from SCANPY_EXACT_LIMIT (8192) cells on also runs `--knn scanpy`: the reference's own approximate graph,
     on which the partition must be the same; the default exact graph is a different graph (README).
     """
-    case = {"name": f"synthetic_{n}", "path": path, "obsm": "X_emb", "label": "label", "batch": "batch",
-            "checksum": rb.checksum(path)}
+    from cellbench.neighbors import SCANPY_EXACT_LIMIT
+
+    case = {**synthetic_case(n, path), "checksum": checksum(path)}
     print(f"[scale] reference {task} {n}", file=sys.stderr, flush=True)
     # label prediction's values are compared to the bit: its lbfgs on one BLAS thread, as cellbench's
     ref = rb.reference_task(case, task, args, work, one_blas_thread=task == "label_prediction", env=env,
                             tag="" if variant == "host" else f"__{variant}")
     runs = [(task, mine)]
-    if task == "clustering" and n >= 8192:
+    if task == "clustering" and n >= SCANPY_EXACT_LIMIT:
         runs.append(("clustering (--knn scanpy)", run_task(task, path, n, args.threads, env, work, variant, "scanpy")))
     out = []
     for name, m in runs:
         ok, worst, note = rb.compare(task, n, m["metrics"], ref["metrics"])
         if name == "clustering" and not ok:
             note = "another graph (exact kNN; the reference's is approximate): " + note
-        out.append({"n_cells": n, "task": name + ("" if variant == "host" else f" ({variant})"), "cellbench_s": m["wall_s"], "reference_s": ref["wall_s"],
+        label = name + ("" if variant == "host" else f" ({variant})")
+        out.append({"n_cells": n, "task": label, "cellbench_s": m["wall_s"], "reference_s": ref["wall_s"],
                     "agree": ok, "max_abs_diff": f"{worst:.2g}", "note": note, "expected": name != "clustering",
                     "reused": ref.get("reused"), "when": ref.get("when")})
     return out
