@@ -19,17 +19,18 @@ from `symmetric.SCAN_MIN_CELLS` cells on.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
 
 #: Candidates each thread's output arrays hold at first (they grow when a tile has more).
 START_CAPACITY = 1 << 16
-_compiled = None
-_lock = threading.Lock()
 
 
-def _build():
+@functools.cache
+def compiled():
+    """The compiled scan, built once per process (a `TileScanner` asks for it on the caller's thread)."""
     import numba
 
     @numba.njit(nogil=True, cache=False, boundscheck=False)
@@ -73,15 +74,6 @@ def _build():
     return scan
 
 
-def compiled():
-    """The compiled scan (built once per process, thread-safe)."""
-    global _compiled
-    with _lock:
-        if _compiled is None:
-            _compiled = _build()
-    return _compiled
-
-
 #: Rows of products made and scanned at a time: 64 x 4096 float32 (1 MB) stay in cache between the
 #: GEMM that writes them and the scan that reads them (whole 512 x 4096 tiles went to memory and
 #: back: GEMM and scan together 7.5 ms a tile against 5.0 ms in 64-row pieces at 100k x 64).
@@ -93,7 +85,7 @@ class TileScanner:
     tile to tile (a fresh 8 MB product array per tile also costs its page faults)."""
 
     def __init__(self, cols: int):
-        self.cols, self.capacity = cols, START_CAPACITY
+        self.cols = cols
         self._local = threading.local()
         self.scan = compiled()
 
@@ -101,7 +93,7 @@ class TileScanner:
         local = self._local
         if not hasattr(local, "products"):
             local.products = np.empty(PIECE_ROWS * self.cols, np.float32)
-            local.out = np.empty((4, self.capacity), np.int32)
+            local.out = np.empty((4, START_CAPACITY), np.int32)
             local.words = np.zeros(-(-self.cols // 8), np.uint64)
             local.flags = local.words.view(np.uint8)
         return local
