@@ -295,7 +295,7 @@ def test_symmetric_tiles_break_ties_by_index(small_tiles, X):
 def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(small_tiles, monkeypatch, X):
     """Past CANDIDATE_BYTES the search goes on from the next row with the streaming search, still exact."""
     monkeypatch.setattr(small_tiles, "fits", lambda n, k: True)
-    monkeypatch.setattr(small_tiles, "CANDIDATE_BYTES", 12 * 6000)
+    monkeypatch.setattr(small_tiles, "CANDIDATE_BYTES", small_tiles.PAIR_BYTES * 6000)
     raised = []
     real = small_tiles.SymmetricExactKnn.blocks
 
@@ -322,5 +322,5 @@ def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(smal
 def test_symmetric_tiles_only_when_their_candidates_fit():
     from cellbench.neighbors import symmetric
 
-    assert symmetric.fits(100_000, 200) and symmetric.fits(1_000_000, 15)
-    assert not symmetric.fits(1_000_000, 200)  # 1M x 200 streams by rows instead
+    assert symmetric.fits(100_000, 200) and symmetric.fits(1_000_000, 15) and symmetric.fits(1_000_000, 200)
+    assert not symmetric.fits(4_000_000, 200)  # 4M x 200 streams by rows instead

@@ -136,6 +136,29 @@ def max_cells_option(f):
     )(f)
 
 
+def _check_device(ctx, param, value):
+    """--device: the name checked and the device opened before any work (a usage error otherwise)."""
+    from cellbench import device
+
+    try:
+        device.check_name(value)
+        if value != "cpu":
+            device.torch_device(value)
+    except (ValueError, device.DeviceUnavailable) as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+    return value
+
+
+def device_option(f):
+    """--device of the commands whose metrics make all-pairs products (`cellbench.device`)."""
+    return click.option(
+        "--device", default="cpu", show_default=True, callback=_check_device,
+        help="Where the all-pairs products of the exact neighbour search and the silhouette run: cpu, or "
+        "cuda / cuda:N (the GPU path: pip install 'cellbench[gpu]'; the same neighbours, silhouettes within "
+        "float32 rounding), or torch-cpu (the GPU code on the CPU, for testing).",
+    )(f)
+
+
 def n_boot_option(f):
     """--n-boot: resamples of the task-time bootstrap intervals (`ci` of a metric); 0 switches them off."""
     return click.option(

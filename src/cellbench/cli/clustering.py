@@ -2,7 +2,13 @@
 
 import click
 
-from cellbench.cli._options import dataset_options, representation_options, run_options, task_command
+from cellbench.cli._options import (
+    dataset_options,
+    device_option,
+    representation_options,
+    run_options,
+    task_command,
+)
 from cellbench.neighbors import KNN_MODES
 
 
@@ -30,11 +36,13 @@ from cellbench.neighbors import KNN_MODES
               "--seed), so ARI/NMI are the reference's to the bit; approximate and slower. ivf: seeded faiss "
               "inverted file, for atlases. auto: ivf from 200,000 cells. Recorded in params.knn. "
               "[default: $CELLBENCH_KNN, else exact]")
+@device_option
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, resolution_sweep,
-            knn_mode, output, seed, threads, n_boot, stopwatch):
+            knn_mode, output, seed, threads, n_boot, device, stopwatch):
     from cellbench.cli._options import limit_threads
+    from cellbench.device import using
     from cellbench.io.results import write_task_result
     from cellbench.io.task_inputs import TaskInputs
     from cellbench.neighbors import resolve_backend
@@ -44,7 +52,7 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
     labels = data.labels(label_key)
     # the graph's search: --knn, else $CELLBENCH_KNN (click reads it), else exact
     backend = resolve_backend("exact", len(labels), knn_mode or "exact")
-    with limit_threads(threads):
+    with limit_threads(threads), using(device):
         outcome = clustering_task(data.X, labels, label_key=label_key, source=input_path, seed=seed,
                                   resolution_sweep=resolution_sweep, knn=backend)
     write_task_result(output, outcome, task="clustering", dataset=data.dataset, model=data.model, seed=seed,

@@ -4,6 +4,7 @@ import click
 
 from cellbench.cli._options import (
     dataset_options,
+    device_option,
     max_cells_option,
     representation_options,
     run_options,
@@ -25,18 +26,20 @@ from cellbench.cli._options import (
 @representation_options
 @click.option("--label-key", required=True, help="obs column with the ground-truth labels (e.g. cell type).")
 @max_cells_option
+@device_option
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, max_cells, output, seed,
-            threads, n_boot, stopwatch):
+            threads, n_boot, device, stopwatch):
     from cellbench.cli._options import limit_threads
+    from cellbench.device import using
     from cellbench.io.results import write_task_result
     from cellbench.io.task_inputs import TaskInputs
     from cellbench.tasks.embedding import embedding_task
 
     data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
     labels = data.labels(label_key)
-    with limit_threads(threads):
+    with limit_threads(threads), using(device):
         outcome = embedding_task(data.X, labels, label_key=label_key, source=input_path, seed=seed, n_boot=n_boot,
                                  max_cells=max_cells)
     write_task_result(output, outcome, task="embedding", dataset=data.dataset, model=data.model, seed=seed,

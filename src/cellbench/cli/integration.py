@@ -4,6 +4,7 @@ import click
 
 from cellbench.cli._options import (
     dataset_options,
+    device_option,
     max_cells_option,
     representation_options,
     run_options,
@@ -30,18 +31,20 @@ from cellbench.cli._options import (
 @click.option("--n-neighbors", default=200, show_default=True, type=click.IntRange(min=1),
               help="Neighbours per cell for entropy_per_cell (capped at the number of cells).")
 @max_cells_option
+@device_option
 @run_options
 @task_command
 def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, label_key, batch_key, n_neighbors,
-            max_cells, output, seed, threads, n_boot, stopwatch):
+            max_cells, output, seed, threads, n_boot, device, stopwatch):
     from cellbench.cli._options import limit_threads
+    from cellbench.device import using
     from cellbench.io.results import write_task_result
     from cellbench.io.task_inputs import TaskInputs
     from cellbench.tasks.integration import integration_task
 
     data = TaskInputs(input_path, dataset_name, embedding, obsm_key, layer, model_name)
     labels, batch = data.labels(label_key), data.labels(batch_key)
-    with limit_threads(threads):
+    with limit_threads(threads), using(device):
         outcome = integration_task(data.X, labels, batch, label_key=label_key, batch_key=batch_key,
                                    source=input_path, k=n_neighbors, seed=seed, n_boot=n_boot, max_cells=max_cells)
     write_task_result(output, outcome, task="integration", dataset=data.dataset, model=data.model, seed=seed,

@@ -7,7 +7,7 @@ the same bytes as the pipeline's (apart from wall time), and adds no science of 
 
 import click
 
-from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, max_cells_option, seeds_option
+from cellbench.cli._options import N_BOOT, N_BOOT_TEXT, device_option, max_cells_option, seeds_option
 from cellbench.memory import release_freed_memory
 from cellbench.neighbors import KNN_MODES
 from cellbench.tasks.registry import RUN_TASKS, TASKS
@@ -73,11 +73,13 @@ def _named_embedding(value: str) -> tuple[str, str]:
 @click.option("--knn", "knn_mode", type=click.Choice(KNN_MODES, case_sensitive=False), envvar="CELLBENCH_KNN",
               default=None, help="The clustering graph's neighbour search from 8192 cells on (as `cellbench "
               "clustering --knn`). [default: $CELLBENCH_KNN, else exact]")
+@device_option
 @click.option("--report/--no-report", default=True, show_default=True, help="Build the report at the end.")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.pass_context
 def command(ctx, input_path, dataset_name, obsm_keys, embeddings, runners, label_key, batch_key, time_key, time_order,
-            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, knn_mode, report, outdir):
+            counts_layer, baselines, tasks_csv, seeds, threads, n_boot, max_cells, knn_mode, device, report,
+            outdir):
     import logging
     import time
     from pathlib import Path
@@ -111,7 +113,8 @@ def command(ctx, input_path, dataset_name, obsm_keys, embeddings, runners, label
         reps.append(("pca", {"embedding": str(pca_path), "obsm_key": "X_pca"}))
         baseline_reps.add("pca")
 
-    forwarded = {**columns, "max_cells": max_cells, "time_order": time_order, "knn_mode": knn_mode}
+    forwarded = {**columns, "max_cells": max_cells, "time_order": time_order, "knn_mode": knn_mode,
+                 "device": device}
     units = _units(wanted, reps, baseline_reps, counts, seed_list)
     written = []
     for i, (task, model, opts, seed) in enumerate(units, 1):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cellbench import device
 from cellbench.metrics._labels import encode_labels
 from cellbench.progress import Progress
 
@@ -53,8 +54,13 @@ def _tile_segments(sorted_codes: np.ndarray, start: int, stop: int) -> tuple[np.
 def distance_sums_by_label(X, codes: np.ndarray, n_labels: int, tile: int = TILE) -> np.ndarray:
     """S[i, l] = sum of the euclidean distances from cell i to the cells of label l (float32 distances).
 
-    X is rounded to float32 and centred; the distance of a cell to itself is exactly 0.
+    X is rounded to float32 and centred; the distance of a cell to itself is exactly 0. With
+    `cellbench.device` set to a torch device the products run there (`_silhouette_torch`).
     """
+    if device.current() is not None:
+        from cellbench.metrics._silhouette_torch import distance_sums_by_label_torch
+
+        return distance_sums_by_label_torch(X, codes, n_labels, device.current())
     from cellbench.neighbors import map_blocks
 
     order = np.argsort(codes, kind="stable")

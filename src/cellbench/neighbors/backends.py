@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cellbench import device
 from cellbench.neighbors import symmetric
 from cellbench.neighbors.blocks import DEFAULT_BLOCK_BYTES, as_float64, blas_threads, block_ranges, map_blocks
 from cellbench.neighbors.exact import ExactKnn, check_k, stream_rows
@@ -28,11 +29,17 @@ BlockSearch = Callable[..., Iterator[tuple[int, int, np.ndarray, "np.ndarray | N
 
 
 def exact_knn_blocks(X, k, include_self, block_bytes, workers=None, return_distance=True):
-    """The "exact" backend: symmetric tiles when their held candidates fit, else row streaming."""
+    """The "exact" backend: symmetric tiles when their held candidates fit, else row streaming; with
+    `cellbench.device` set to a torch device, row streaming with the products there (same answer)."""
     n = X.shape[0]
     done = 0
     if workers is None:
         workers = blas_threads()
+    if device.current() is not None:
+        from cellbench.neighbors.torch_exact import torch_knn_blocks
+
+        yield from torch_knn_blocks(X, k, include_self, device.current(), workers, return_distance)
+        return
     if symmetric.fits(n, k):
         # tile rows follow block_bytes down (tests force many tiles), never above BLOCK_ROWS
         tile_rows = int(min(symmetric.BLOCK_ROWS, max(16, block_bytes // (4096 * 9) // 16 * 16)))

@@ -144,6 +144,34 @@ class ExactKnn:
 
     def _candidates32(self, start: int, stop: int):
         """Survivors (rows, cols) and their bounds (lower, upper) on d2 - |x_i|^2, or None."""
+        k, c = self.k, stop - start
+        r, cols = self._below_cut(start, stop)
+        if r.size > 64 * c * (k + 16):
+            return None
+        # 3. tighten: k-th smallest upper bound among the candidates; their lower bounds evaluated
+        # again as float32 (d + 1)-term dot products, within the same margin as the GEMM's value
+        low = np.einsum("ij,ij->i", self.left[start + r], self.right_lo[cols])
+        upper = low + self.col_gap[cols]
+        is_self = cols == start + r
+        upper[is_self] = self._self_value()
+        upper_pad, _ = padded(r, upper, c, np.float32(np.inf))
+        upper_pad.partition(k - 1, axis=1)
+        kth = upper_pad[:, k - 1].astype(np.float64) + self.slack[start:stop]
+        keep = (low <= kth[r].astype(np.float32)) | is_self
+        if not self.include_self:
+            keep &= ~is_self
+        r, cols, low, upper = r[keep], cols[keep], low[keep], upper[keep]
+        half = 0.5 * self.slack[start + r]
+        lower_b = low.astype(np.float64) - half
+        upper_b = upper.astype(np.float64) + half
+        if self.include_self:
+            lower_b[cols == start + r] = -np.inf
+        return r, cols, lower_b, upper_b
+
+    def _below_cut(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Steps 1 and 2 of the search (`torch_exact` runs them on a torch device): every (row, column)
+        whose float32 lower bound is at most the row's cut, row-major; the cell itself in or out as
+        include_self says."""
         k, c, n, stride = self.k, stop - start, self.n, self.stride
         rows = np.arange(c)
         selfcol = rows + start
@@ -166,28 +194,7 @@ class ExactKnn:
             np.matmul(left, self.right_lo[j0:j1].T, out=tile)
             np.less_equal(tile, cut32, out=mask[:, j0:j1])
         mask[rows, selfcol] = self.include_self
-        r, cols = _mask_nonzero(mask, n)
-        if r.size > 64 * c * (k + 16):
-            return None
-        # 3. tighten: k-th smallest upper bound among the candidates; their lower bounds evaluated
-        # again as float32 (d + 1)-term dot products, within the same margin as the GEMM's value
-        low = np.einsum("ij,ij->i", self.left[start + r], self.right_lo[cols])
-        upper = low + self.col_gap[cols]
-        is_self = cols == start + r
-        upper[is_self] = self._self_value()
-        upper_pad, _ = padded(r, upper, c, np.float32(np.inf))
-        upper_pad.partition(k - 1, axis=1)
-        kth = upper_pad[:, k - 1].astype(np.float64) + self.slack[start:stop]
-        keep = (low <= kth[r].astype(np.float32)) | is_self
-        if not self.include_self:
-            keep &= ~is_self
-        r, cols, low, upper = r[keep], cols[keep], low[keep], upper[keep]
-        half = 0.5 * self.slack[start + r]
-        lower_b = low.astype(np.float64) - half
-        upper_b = upper.astype(np.float64) + half
-        if self.include_self:
-            lower_b[cols == start + r] = -np.inf
-        return r, cols, lower_b, upper_b
+        return _mask_nonzero(mask, n)
 
     def _candidates64(self, start: int, stop: int):
         k, c = self.k, stop - start

@@ -54,8 +54,15 @@ BOUND_PER_K = 40
 #: From this many cells on, tiles are tested by the compiled single pass (`tile_scan`; numba's
 #: compile time, about 0.5 s once per process, is then small against the search).
 SCAN_MIN_CELLS = 20_000
-#: Memory the held candidates (row, column, product: 12 bytes a pair) may take, in bytes.
+#: Memory the held candidates may take, in bytes, and the bytes of one held pair (row in its block
+#: int16, column int32, product float32).
 CANDIDATE_BYTES = 4 * 1024**3
+PAIR_BYTES = 10
+
+
+def held_pairs(rows: np.ndarray, cols: np.ndarray, products: np.ndarray) -> tuple:
+    """Candidates as they wait for their block: (row in the block int16, column int32, S float32)."""
+    return rows.astype(np.int16), cols.astype(np.int32), products.astype(np.float32, copy=False)
 
 
 class TooManyCandidates(RuntimeError):
@@ -63,8 +70,13 @@ class TooManyCandidates(RuntimeError):
 
 
 def fits(n: int, k: int) -> bool:
-    """Whether n x (k + 16) candidate pairs, with room to spare, fit in CANDIDATE_BYTES."""
-    return 3 * 12 * n * (k + 16) <= CANDIDATE_BYTES
+    """Whether n x (k + 16) held pairs fit in CANDIDATE_BYTES.
+
+    A row has about 2 k candidates (410 for k = 200 at 100k x 64), and its column-side ones from earlier
+    blocks wait for its own block: at the half-way point about a quarter of all pairs are held, so
+    n x (k + 16) leaves a factor of two for looser bounds; past the cap `blocks` raises TooManyCandidates.
+    """
+    return PAIR_BYTES * n * (k + 16) <= CANDIDATE_BYTES
 
 
 class SymmetricExactKnn:
@@ -95,7 +107,7 @@ class SymmetricExactKnn:
         one = np.ones((self.n, 1), np.float32)
         self.left = np.hstack([c32, one, lo])
         self.right = np.hstack([-2.0 * c32, lo, one])  # -2 x is exact in float32
-        self.cap = CANDIDATE_BYTES // 12
+        self.cap = CANDIDATE_BYTES // PAIR_BYTES
         self.held = 0
         if scan is None:
             scan = self.n >= SCAN_MIN_CELLS
@@ -184,7 +196,7 @@ class SymmetricExactKnn:
         # flatnonzero of a row-major mask: 8x faster than 2-d nonzero here
         flat = np.flatnonzero(S <= self.threshold[r0:r1, None])
         r, j = np.divmod(flat, c1 - c0)
-        pieces = {block: [(r, j + c0, S.ravel()[flat])]}
+        pieces = {block: [held_pairs(r, j + c0, S.ravel()[flat])]}
         first = max(c0, r1)  # the block's own columns are covered by its rows
         if first < c1:
             side = S[:, first - c0:]
@@ -200,7 +212,7 @@ class SymmetricExactKnn:
         (r, j, v), (i, jc, vc) = self.scanner.tile(
             self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], first - c0
         )
-        pieces = {block: [(r, j + c0, v)]}
+        pieces = {block: [held_pairs(r, j + c0, v)]}
         if i.size:
             self._add_column_side(pieces, i, jc + c0, vc, r0)
         return pieces
@@ -214,7 +226,7 @@ class SymmetricExactKnn:
         for ii, jj, vv in zip(np.split(i, cuts), np.split(j, cuts), np.split(values, cuts)):
             if jj.size:
                 owner = int(jj[0] // self.rows)
-                pieces.setdefault(owner, []).append((jj - owner * self.rows, ii + r0, vv))
+                pieces.setdefault(owner, []).append(held_pairs(jj - owner * self.rows, ii + r0, vv))
 
     # ---------------------------------------------------------------------------------------------
     # 3. a block's k nearest from its candidates

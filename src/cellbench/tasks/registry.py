@@ -46,11 +46,11 @@ _SPECIES = ("label_key", "species_group", "organism")
 
 _SPECS = [
     TaskSpec("clustering", "clustering", ("clustering",), ("label_key",), ("label_key",),
-             ("adjusted_rand_index", "normalized_mutual_info"), options=("knn_mode",), in_run=True),
+             ("adjusted_rand_index", "normalized_mutual_info"), options=("knn_mode", "device"), in_run=True),
     TaskSpec("embedding", "embedding", ("embedding",), ("label_key",), ("label_key",),
-             ("silhouette_score",), options=("max_cells",), in_run=True),
+             ("silhouette_score",), options=("max_cells", "device"), in_run=True),
     TaskSpec("integration", "integration", ("integration",), ("label_key", "batch_key"), ("label_key", "batch_key"),
-             _INTEGRATION, options=("max_cells",), in_run=True),
+             _INTEGRATION, options=("max_cells", "device"), in_run=True),
     TaskSpec("label_prediction", "label-prediction", ("label-split", "label-fold", "label-merge"), ("label_key",),
              ("label_key",), _MEAN_FOLD, in_run=True),
     TaskSpec("sequential", "sequential", ("sequential",), ("time_key",), ("time_key",),
