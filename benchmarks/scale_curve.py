@@ -39,6 +39,10 @@ REPO = rb.REPO
 BENCH = Path(__file__).resolve().parent
 PIN_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 DEFAULT_SIZES = "10000,30000,100000,300000,1000000"
+TSV_COLUMNS = ["variant", "task", "n_cells", "wall_s", "peak_rss_mb", "floor_s", "ratios", "phases", "values", "sampled",
+               "run"]
+#: gemm_floor.py's default --full-cells: floors above it are sampled (older TSVs lack the column)
+FLOOR_FULL_CELLS = 300_000
 
 
 def blas_of(python: str, env: dict) -> list[dict]:
@@ -188,9 +192,43 @@ def plot(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of an earlier run's scale_<stamp>.tsv (--merge), each marked with that run's stamp."""
+    lines = path.read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        raw = dict(zip(head, line.split("\t")))
+        row = {"variant": raw["variant"], "task": raw["task"], "n_cells": int(raw["n_cells"]),
+               "wall_s": float(raw["wall_s"]), "peak_rss_mb": float(raw["peak_rss_mb"] or "nan"),
+               "run": raw.get("run") or path.stem}
+        if raw.get("floor_s"):
+            row["floor_s"] = float(raw["floor_s"])
+        for key in ("ratios", "phases"):
+            row[key] = json.loads(raw[key]) if raw.get(key, "").startswith("{") else {}
+        row["values"] = raw.get("values", "")
+        if row["task"] == "floor":
+            row["sampled"] = raw["sampled"] == "True" if raw.get("sampled") else row["n_cells"] > FLOOR_FULL_CELLS
+        rows.append(row)
+    return rows
+
+
+def merged(rows: list[dict], earlier: list[Path]) -> list[dict]:
+    """This run's rows plus the earlier runs' rows it does not repeat (same variant, task and size)."""
+    have = {(r["variant"], r["task"], r["n_cells"]) for r in rows}
+    out = list(rows)
+    for path in earlier:
+        for r in read_rows(path):
+            key = (r["variant"], r["task"], r["n_cells"])
+            if key not in have:
+                have.add(key)
+                out.append(r)
+    return sorted(out, key=lambda r: (r["n_cells"], r["task"] != "floor", r["task"], r["variant"]))
+
+
 def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, loads, out_dir: Path) -> Path:
     stamp = "scale_" + started.replace(":", "").replace("-", "")[:13]
-    cols = ["variant", "task", "n_cells", "wall_s", "peak_rss_mb", "floor_s", "ratios", "phases", "values"]
+    cols = TSV_COLUMNS
     tsv = ["\t".join(cols)] + ["\t".join(json.dumps(r.get(c)) if isinstance(r.get(c), dict) else str(r.get(c, ""))
                                          for c in cols) for r in rows]
     (out_dir / f"{stamp}.tsv").write_text("\n".join(tsv) + "\n")
@@ -201,8 +239,10 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
         f"{b.get('internal_api')} {b.get('version')} core type {b.get('architecture')}, {b.get('num_threads')} threads"
         if "error" not in b else f"not measured ({b['error']})" for b in libs) for tool, libs in host["blas"].items())
     pins = ", ".join(f"{v}={os.environ[v]}" for v in PIN_VARIABLES if v in os.environ) or "none set"
+    ran_here = any(not r.get("run") for r in rows)
     lines = [
-        (f"Scale curve of {started} (benchmarks/scale_curve.py). Machine: {rb.machine()}. Threads: "
+        (f"Scale curve of {started} (benchmarks/scale_curve.py{'' if ran_here else ' --merge: no run of its own'}). "
+         f"Machine: {rb.machine()}. Threads: "
          f"--threads {args.threads}. Load average (1 min) during the run: {min(loads):.2f} to {max(loads):.2f}. "
          f"Versions: {rb.versions()}."),
         "",
@@ -218,6 +258,13 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
         "| cells | floor | embedding | integration | clustering | label prediction |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
+    earlier = sorted({r["run"] for r in rows if r.get("run")})
+    if earlier:
+        lines[-2:-2] = [("Rows from earlier runs on this host (--merge), each named by its run's file: " + "; ".join(
+            f"[{run}]({run}.md): " + ", ".join(f"{r['task']} {r['n_cells']:,}" for r in rows
+                                               if r.get("run") == run and r["task"] != "floor")
+            for run in earlier) + ". The load, BLAS and versions above are this run's; the earlier runs "
+            "record their own."), ""]
     by = {(r["variant"], r["task"], r["n_cells"]): r for r in rows}
     sizes = sorted({r["n_cells"] for r in rows})
     for variant in host["variants"]:
@@ -280,6 +327,10 @@ def main(argv=None) -> int:
     p.add_argument("--reuse-reference", action="store_true")
     p.add_argument("--keep-latest", action="store_true",
                    help="write only scale_<stamp>.*, not scale_latest.* (e.g. one task at one more size)")
+    p.add_argument("--merge", action="append", default=[], metavar="SCALE_TSV",
+                   help="rows of an earlier run on this host (benchmarks/results/scale_<stamp>.tsv) to put in the "
+                   "tables, fits and plot beside this run's (which win for the same task and size); with "
+                   "--sizes '' nothing runs and the tables are written from the merged rows")
     p.add_argument("--workdir", default=str(REPO / "benchmarks/.work"))
     p.add_argument("--results", default=str(REPO / "benchmarks/results"))
     args = p.parse_args(argv)
@@ -320,6 +371,8 @@ def main(argv=None) -> int:
                 print(f"[scale] {rows[-1]}", file=sys.stderr, flush=True)
                 if n in ref_sizes:  # both tools in each BLAS variant (pinned and unpinned where pinned)
                     refs += beside_reference(task, path, n, m, args, env, work, variant)
+    rows = merged(rows, [Path(m) for m in args.merge])
+    tasks = sorted({r["task"] for r in rows} - {"floor"})
     for variant in variants:
         for task in tasks + ["floor"]:
             used = sorted((r["n_cells"], r["wall_s"]) for r in rows
