@@ -260,7 +260,8 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
     ]
     earlier = sorted({r["run"] for r in rows if r.get("run")})
     if earlier:
-        lines[-2:-2] = [("Rows from earlier runs on this host (--merge), each named by its run's file: " + "; ".join(
+        lines[-2:-2] = [("Rows from earlier runs on this host (--merge), each named by its run's file (a size's floor "
+                         "is the first run's; each ratio uses its own run's floor, shown with it): " + "; ".join(
             f"[{run}]({run}.md): " + ", ".join(f"{r['task']} {r['n_cells']:,}" for r in rows
                                                if r.get("run") == run and r["task"] != "floor")
             for run in earlier) + ". The load, BLAS and versions above are this run's; the earlier runs "
@@ -278,12 +279,13 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", ("Ratios to the floor (targets: integration and the clustering search within 1.3x of the floor; "
                    "clustering within 1.5x of floor + Leiden), and each task's phases:"), "",
-              "| cells | variant | task | ratios | phases (s) |", "|---:|---|---|---|---|"]
+              "| cells | variant | task | its floor | ratios | phases (s) |", "|---:|---|---|---:|---|---|"]
     for r in rows:
         if r.get("ratios"):
             ratio = "; ".join(f"{name} **{value:.2f}x**" for name, value in r["ratios"].items())
             phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
-            lines.append(f"| {r['n_cells']:,} | {r['variant']} | {r['task']} | {ratio} | {phases} |")
+            its_floor = f"{r['floor_s']:.1f} s" if r.get("floor_s") else "-"
+            lines.append(f"| {r['n_cells']:,} | {r['variant']} | {r['task']} | {its_floor} | {ratio} | {phases} |")
     lines += ["", ("Fitted exponent (time ~ cells^b, least squares over the sizes from 30k on; 2 is the n^2 of an "
                    "all-pairs search):"), "", "| task | variant | b | sizes |", "|---|---|---:|---|"]
     for (variant, task), (b, used) in sorted(fits.items()):

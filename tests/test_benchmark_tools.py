@@ -91,12 +91,13 @@ def test_merge_keeps_this_runs_rows_and_adds_the_earlier_ones(bench_modules, tmp
     _, _, scale_curve = bench_modules
     earlier = tmp_path / "scale_20260101T0000.tsv"
     head = "\t".join(scale_curve.TSV_COLUMNS[:-2])  # an older TSV: no sampled or run column
-    earlier.write_text("\n".join([
+    lines = [
         head,
         "host\tfloor\t1000000\t511.0\tnan\t\t\t{\"64\": 511.0}\t",
         "host\tclustering\t1000000\t936.4\t9656.0\t511.0\t{\"search/floor\": 1.55}\t{\"leiden\": 93.0}\tARI=0.85",
         "host\tembedding\t100000\t99.0\t390.0\t5.9\t{}\t{}\tsilhouette_score=0.5",
-    ]) + "\n")
+    ]
+    earlier.write_text("".join(line + "\n" for line in lines))
     mine = [{"variant": "host", "task": "embedding", "n_cells": 100000, "wall_s": 13.1, "peak_rss_mb": 390.0}]
     rows = scale_curve.merged(mine, [earlier])
     by = {(r["task"], r["n_cells"]): r for r in rows}

@@ -186,7 +186,7 @@ def test_fast_knn_classifier_gives_sklearns_probabilities(pbmc_xy):
             assert np.array_equal(got.predict_proba(X[test]), expected.predict_proba(X[test]))
 
 
-def test_fast_knn_classifier_ties_and_duplicates(monkeypatch):
+def test_fast_knn_classifier_ties_and_duplicates():
     """Integer data with duplicated cells: ties at the k-th place are decided by index, as sklearn's
     heap keeps the earliest; rows the float32 bound cannot prove go through the exact fallback."""
     from cellbench import knn_classifier
@@ -201,18 +201,38 @@ def test_fast_knn_classifier_ties_and_duplicates(monkeypatch):
     assert np.array_equal(got, expected)
     nearest, tied = knn_classifier.exact_query_knn(train, query, 5)
     assert tied
-    # the neighbour sets themselves, against a float64 brute force ordered by (distance, index);
-    # a small EXTRA forces the exact fallback for rows the float32 bound cannot prove
+    # the neighbour sets themselves, against a float64 brute force ordered by (distance, index)
     d2 = ((query[:, None, :] - train[None, :, :]) ** 2).sum(axis=2)
     brute = np.sort(np.argsort(d2, axis=1, kind="stable")[:, :5], axis=1)
     assert np.array_equal(nearest, brute)
-    monkeypatch.setattr(knn_classifier, "EXTRA", 1)
-    assert np.array_equal(knn_classifier.exact_query_knn(train, query, 5)[0], brute)
     # without duplicates: no ties, the fast path answers alone
     distinct = rng.standard_normal((300, 20))
     assert not knn_classifier.exact_query_knn(distinct, distinct[:50] + 0.01, 5)[1]
     with pytest.raises(ValueError, match="n_neighbors"):
         knn_classifier.exact_query_knn(train[:3], query, 5)
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_query_search_is_brute_force(pbmc, monkeypatch, scan):
+    """`neighbors.query`: every query row's k nearest training rows by (distance, index), with the
+    compiled scan and without, over blocks and tiles that do not divide the data; duplicated training
+    cells make exact ties that must go to the lower index."""
+    from cellbench.neighbors import query
+
+    monkeypatch.setattr(query, "QUERY_ROWS", 48)
+    monkeypatch.setattr(query, "TILE_COLUMNS", 200)
+    X = pbmc.obsm["X_pca"].astype(np.float64)
+    train = np.vstack([X[:400], X[:100]])
+    queries = X[400:]
+    d2 = ((queries[:, None, :] - train[None, :, :]) ** 2).sum(axis=2)
+    for k in (1, 6, 30):
+        order = np.lexsort((np.broadcast_to(np.arange(len(train)), d2.shape), d2), axis=1)[:, :k]
+        impl = query.QueryKnn(train, queries, k, scan=scan)
+        idx = np.vstack([impl.block(s, min(len(queries), s + 48))[2] for s in range(0, len(queries), 48)])
+        assert np.array_equal(idx, order), k
+        got_idx, got_d2 = query.query_knn(train, queries, k, workers=2)
+        assert np.array_equal(got_idx, order)
+        np.testing.assert_allclose(got_d2, np.take_along_axis(d2, order, axis=1), rtol=1e-12, atol=1e-9)
 
 
 def test_sparse_input_and_threads_give_identical_scores(pbmc):

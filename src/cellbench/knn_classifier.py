@@ -2,22 +2,17 @@
 with a faster neighbour search that gives the same neighbour sets.
 
 With uniform weights sklearn's `predict_proba` is (votes of each class among the k neighbours) / k:
-only the neighbour *set* matters. Here the set is found in two steps:
-
-1. candidates: faiss's flat (brute-force, BLAS) float32 search for the `k + EXTRA` nearest, on data
-   centred at the training mean (distances do not change; float32 rounding does, a lot less);
-2. proof: their distances are recomputed exactly (float64, sum((x - y)^2)) and the k nearest taken
-   by (distance, index). A training cell left out of the candidates has a float32 distance at least
-   the last candidate's, so its true distance is at least that minus the float32 error bound; when
-   that exceeds the k-th exact distance, no outsider can be nearer, and the set is exact. Rows where
-   the bound does not prove it are searched exactly in float64.
+only the neighbour *set* matters. It comes from `cellbench.neighbors.query` (exact: float32 products
+within a proven margin pick the candidates, float64 distances decide, ties by index), which also
+gives each row's (k+1)-th distance.
 
 Ties at the k-th place (duplicated cells, or distances closer than sklearn's float64 rounding) are
 decided in sklearn by its rounding and heap order, which this search does not reproduce: when any
 row of a fold has one, the fold is predicted by sklearn's own classifier, so results stay identical.
-What it beats: sklearn's kneighbors (2.8 s per fold at 80k x 20k cells, 64-d, 2 threads) vs 1.4 s.
-Inputs of 15 features or fewer (sklearn's KD-tree) or more than 512 (the raw-expression baseline,
-where the float32 bound is too loose) go through sklearn itself.
+What it beats: sklearn's kneighbors (2.8 s per fold at 80k x 20k cells, 64-d, 2 threads), and faiss's
+flat search used here before (1.4 s there; 657 s per fold at 800k x 200k, where its per-row heaps cost
+more than the products). Inputs of 15 features or fewer (sklearn's KD-tree) or more than 512 (the
+raw-expression baseline, where the float32 bound is too loose) go through sklearn itself.
 """
 
 from __future__ import annotations
@@ -27,63 +22,35 @@ import logging
 import numpy as np
 
 N_NEIGHBORS = 5
-#: Candidates beyond k from the float32 search; the proof fails (rarely) when ties crowd past them.
-EXTRA = 11
 #: Input widths searched here: sklearn uses a KD-tree (other ties) up to 15 features, and beyond
 #: 512 the float32 bound is too loose to prove many rows; both use sklearn's own classifier.
 MIN_FAST_FEATURES = 16
 MAX_FAST_FEATURES = 512
 
 log = logging.getLogger("cellbench")
-_EPS32 = float(np.finfo(np.float32).eps)
 _EPS64 = float(np.finfo(np.float64).eps)
 
 
 def exact_query_knn(train: np.ndarray, query: np.ndarray, k: int, threads: int = 1) -> tuple[np.ndarray, bool]:
     """The k nearest training rows (float64 euclidean) of every query row, as sets; and whether any
     row has a tie (within the reference's rounding) between its k-th and (k+1)-th neighbour."""
-    import faiss
+    from cellbench.neighbors.query import TooManyCandidates, query_knn
 
     n, d = train.shape
     if not 1 <= k <= n:
         raise ValueError(f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, n_samples_fit = {n}")
-    mean = train.mean(axis=0)
-    centred = train - mean
-    queries = query - mean
-    m = min(n, k + EXTRA)
-    faiss.omp_set_num_threads(max(1, threads))
-    index = faiss.IndexFlatL2(d)
-    index.add(np.ascontiguousarray(centred, dtype=np.float32))
-    approx, cand = index.search(np.ascontiguousarray(queries, dtype=np.float32), m)
-    cand = cand.astype(np.int64)
-    exact = np.empty(cand.shape)
-    chunk = max(1, (32 * 1024 * 1024) // (m * d * 8))
-    for s in range(0, len(cand), chunk):
-        diff = queries[s:s + chunk, None, :] - centred[cand[s:s + chunk]]
-        exact[s:s + chunk] = np.einsum("ijk,ijk->ij", diff, diff)
-    order = np.lexsort((cand, exact), axis=1)
-    ranked = np.take_along_axis(exact, order, axis=1)
-    nearest = np.take_along_axis(cand, order[:, :k], axis=1)
-    kth = ranked[:, k - 1]
-    following = ranked[:, k] if m > k else np.full(len(query), np.inf)
+    try:
+        idx, d2 = query_knn(train, query, min(n, k + 1), workers=max(1, threads))
+    except TooManyCandidates:  # masses of near-ties: sklearn's own search decides them
+        return np.zeros((len(query), k), dtype=np.int64), True
+    kth = d2[:, k - 1]
+    following = d2[:, k] if n > k else np.full(len(query), np.inf)
     # sklearn ranks by |x|^2 - 2 x.y + |y|^2 in float64 on the uncentred data: distances closer than
     # its rounding are ties whose winner is rounding noise, so the caller lets sklearn decide them
     raw_sq = np.einsum("ij,ij->i", train, train).max() + np.einsum("ij,ij->i", query, query)
     tie_margin = 2 * (4 * d + 64) * _EPS64 * raw_sq
-    if m < n:
-        # float32 inputs, (d + 2)-term dot products and additions: |error| <= gamma (|x|^2 + |y|^2),
-        # gamma with a factor 2 to spare, as in cellbench.neighbors
-        gamma = (4 * d + 64) * _EPS32
-        bound = gamma * (np.einsum("ij,ij->i", queries, queries) + np.einsum("ij,ij->i", centred, centred).max())
-        outsider_floor = approx[:, -1].astype(np.float64) - bound
-        for row in np.flatnonzero(outsider_floor <= kth + tie_margin):
-            diff = centred - queries[row]
-            full = np.einsum("ij,ij->i", diff, diff)
-            best = np.lexsort((np.arange(n), full))[: k + 1]
-            nearest[row] = best[:k]
-            kth[row], following[row] = full[best[k - 1]], full[best[k]]
     tied = bool(np.any(following - kth <= tie_margin))
-    return np.sort(nearest, axis=1), tied
+    return np.sort(idx[:, :k], axis=1), tied
 
 
 class KnnClassifier:

@@ -20,8 +20,9 @@ import numpy as np
 from cellbench.neighbors.blocks import block_ranges, map_blocks
 from cellbench.neighbors.exact import ExactKnn
 
-#: Query rows per block and columns per product chunk on a GPU: a (rows x chunk) float32 chunk is 1 GiB.
-GPU_ROWS = 4096
+#: Query rows per block and columns per product chunk on a GPU: a (rows x chunk) float32 chunk is 512 MiB
+#: (the CPU side decides 2048 rows at a time: its (rows x candidates^2) comparisons stay near 128 MB).
+GPU_ROWS = 2048
 GPU_CHUNK = 65536
 #: The same on torch's CPU device (tests): chunks that stay in cache.
 CPU_ROWS = 512
