@@ -1,9 +1,10 @@
-"""The speed benchmark's own tools (benchmarks/): the floor, the phase timer, the exponent fit.
+"""The speed benchmark's own tools (benchmarks/): the floor, the phase timer, the exponent fit, the
+merge of earlier runs, the label prediction units and the GPU path check.
 
 They are not timed here (timings live in benchmarks/results/); these tests check that they measure
 what they say: the floor forms exactly half the n x n products, the phase timer still finds the
 functions each task is made of (a renamed function would silently drop a phase), the fit recovers
-a known exponent.
+a known exponent, merged rows keep their run, and the two runners finish on small inputs.
 """
 
 from __future__ import annotations
@@ -106,3 +107,30 @@ def test_merge_keeps_this_runs_rows_and_adds_the_earlier_ones(bench_modules, tmp
     assert by[("clustering", 1000000)]["phases"] == {"leiden": 93.0}
     assert by[("floor", 1000000)]["sampled"] is True  # above gemm_floor's full-cells default
     assert len(rows) == 3
+
+
+def test_label_units_runs_one_fold_per_classifier(tmp_path):
+    """benchmarks/label_units.py on a small seeded input: one unit per classifier, each with its scores."""
+    out = subprocess.run([sys.executable, str(BENCH / "label_units.py"), "--cells", "3000", "--classifiers", "lr,knn",
+                          "--threads", "1", "--workdir", str(tmp_path / "w"), "--results", str(tmp_path)],
+                         capture_output=True, text=True, check=True)
+    table = [line for line in out.stdout.splitlines() if line.startswith(("| lr |", "| knn |"))]
+    assert len(table) == 2 and all("GiB" in line for line in table)
+    assert len(list(tmp_path.glob("label_units_*.md"))) == 1
+
+
+def test_gpu_check_compares_both_paths(tmp_path):
+    """benchmarks/gpu_check.py with the torch code on the CPU (torch-cpu): the same answers, said so."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("torch") is None:
+        if os.environ.get("CELLBENCH_REQUIRE_SCVI") == "1":
+            pytest.fail("CELLBENCH_REQUIRE_SCVI=1 but torch is not importable")
+        pytest.skip("torch is not installed (pip install 'cellbench[gpu]')")
+    out = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--device", "torch-cpu", "--sizes", "2000",
+                          "--cpu-sizes", "2000", "--threads", "1", "--results", str(tmp_path)],
+                         capture_output=True, text=True, check=True)
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 2,000 |")]
+    assert len(rows) == 3 and all("| yes (" in line for line in rows)
+    assert "torch-cpu" in out.stdout and len(list(tmp_path.glob("gpu_*.md"))) == 1
