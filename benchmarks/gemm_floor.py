@@ -26,7 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 BLOCK_ROWS, TILE_COLS = 512, 4096
-
+#: Above this many cells the floor times a seeded subset of row blocks (--full-cells).
+FULL_CELLS = 300_000
 
 def floor_seconds(n: int, dim: int, threads: int, piece_rows: int, blocks: np.ndarray) -> float:
     """Wall seconds to form the products of the given row blocks against every column from their start."""
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("n", type=int)
     p.add_argument("--dim", type=int, default=66)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--full-cells", type=int, default=300_000, help="above this, time a seeded subset of blocks")
+    p.add_argument("--full-cells", type=int, default=FULL_CELLS, help="above this, time a seeded subset of blocks")
     args = p.parse_args(argv)
     n_blocks = -(-args.n // BLOCK_ROWS)
     blocks = np.arange(n_blocks)

@@ -31,6 +31,7 @@ def main() -> int:
     p.add_argument("--workdir", default=str(rb.REPO / "benchmarks/.work"))
     p.add_argument("--results", default=str(rb.REPO / "benchmarks/results"))
     args = p.parse_args()
+    classifiers = args.classifiers.split(",")
     work = Path(args.workdir)
     units = work / "label_units"
     units.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,7 @@ def main() -> int:
     split = rb.run_cmd([rb.cellbench_bin(), "label-split", "--input", str(data), "--label-key", "label",
                         "--output", str(folds_tsv)], log=units / "split.log")
     rows = []
-    for classifier in args.classifiers.split(","):
+    for classifier in classifiers:
         for fold in [int(f) for f in args.folds.split(",")]:
             out = units / f"{args.cells}__{classifier}__{fold}.json"
             print(f"[label_units] {classifier} fold {fold} of {args.cells:,} cells", file=sys.stderr, flush=True)
@@ -63,7 +64,7 @@ def main() -> int:
         lines.append(f"| {classifier} | {fold} | {m['wall_s']:.1f} s | {m['peak_rss_mb'] / 1024:.2f} GiB | "
                      f"{values.get('accuracy', float('nan')):.4f} | {values.get('auroc', float('nan')):.4f} |")
     total = 0.0
-    for classifier in args.classifiers.split(","):
+    for classifier in classifiers:
         walls = [m["wall_s"] for c, _, m, _ in rows if c == classifier]
         total += 5 * sum(walls) / len(walls)
     lines += ["", (f"The whole task, estimated as 5 x the mean fold of each classifier: {total / 60:.1f} min "

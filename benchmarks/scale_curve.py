@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_benchmark as rb
+from gemm_floor import FULL_CELLS as FLOOR_FULL_CELLS
 
 REPO = rb.REPO
 BENCH = Path(__file__).resolve().parent
@@ -41,8 +42,6 @@ PIN_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 DEFAULT_SIZES = "10000,30000,100000,300000,1000000"
 TSV_COLUMNS = ["variant", "task", "n_cells", "wall_s", "peak_rss_mb", "floor_s", "ratios", "phases", "values", "sampled",
                "run"]
-#: gemm_floor.py's default --full-cells: floors above it are sampled (older TSVs lack the column)
-FLOOR_FULL_CELLS = 300_000
 
 
 def blas_of(python: str, env: dict) -> list[dict]:
@@ -208,6 +207,7 @@ def read_rows(path: Path) -> list[dict]:
             row[key] = json.loads(raw[key]) if raw.get(key, "").startswith("{") else {}
         row["values"] = raw.get("values", "")
         if row["task"] == "floor":
+            # older TSVs lack the column: gemm_floor.py samples above its default --full-cells
             row["sampled"] = raw["sampled"] == "True" if raw.get("sampled") else row["n_cells"] > FLOOR_FULL_CELLS
         rows.append(row)
     return rows

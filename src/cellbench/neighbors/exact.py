@@ -68,15 +68,25 @@ def padded(rows: np.ndarray, values: np.ndarray, n_rows: int, fill) -> tuple[np.
     return out, pos
 
 
-def order_candidates(rows, cols, d2, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """From candidate (row, col, d2), grouped by row with >= k per row: the k smallest by (d2, col)."""
-    order = np.lexsort((cols, rows))  # row-major, columns ascending (usually already so)
-    rows, cols, d2 = rows[order], cols[order], d2[order]
+def order_candidates(rows, cols, d2, n_rows: int, k: int, row_major: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """From candidate (row, col, d2) with >= k per row: the k smallest of each row by (d2, col).
+    `row_major`: the candidates already come by row, columns ascending (the sort is skipped)."""
+    if not row_major:
+        order = np.lexsort((cols, rows))
+        rows, cols, d2 = rows[order], cols[order], d2[order]
     d2_pad, pos = padded(rows, d2, n_rows, np.inf)
     col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
     col_pad[rows, pos] = cols
     best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # stable: ties keep column order
     return np.take_along_axis(col_pad, best, axis=1), np.take_along_axis(d2_pad, best, axis=1)
+
+
+def within_kth_upper(rows, lower, upper, n_rows: int, k: int) -> np.ndarray:
+    """Which candidates (rows sorted) may be among their row's k nearest: those whose lower bound is at
+    most the row's k-th smallest upper bound (above it, k others are surely closer)."""
+    up_pad, _ = padded(rows, upper, n_rows, np.inf)
+    kth_upper = np.partition(up_pad, k - 1, axis=1)[:, k - 1]
+    return lower <= kth_upper[rows]
 
 
 class ExactKnn:

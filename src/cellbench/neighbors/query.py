@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.neighbors.blocks import block_ranges, map_blocks
-from cellbench.neighbors.exact import EPS32, padded
+from cellbench.neighbors.exact import EPS32, order_candidates, within_kth_upper
+from cellbench.neighbors.symmetric import float32_threshold
 
 #: Query rows per block; database columns per tile (the scan's width, as `symmetric`'s tiles).
 QUERY_ROWS = 512
@@ -75,8 +76,7 @@ class QueryKnn:
         ub = left @ self.sample_t
         ub += self.sample_shift
         ub.partition(self.k - 1, axis=1)
-        bound = np.maximum(ub[:, self.k - 1].astype(np.float64) + 2 * self.gamma * sq_q, 0.0)
-        return np.nextafter(bound.astype(np.float32), np.float32(np.inf))
+        return float32_threshold(ub[:, self.k - 1].astype(np.float64) + 2 * self.gamma * sq_q)
 
     def _candidates(self, left: np.ndarray, bound: np.ndarray):
         """(row, column, S) of every product at most its row's bound, row-major within each tile."""
@@ -104,17 +104,11 @@ class QueryKnn:
         order = np.argsort(r, kind="stable")  # by row; the tiles' columns stay ascending
         r, cols, lower = r[order], cols[order].astype(np.int64), lower[order].astype(np.float64)
         upper = lower + 2 * self.gamma * (sq_q[r] + self.sq_db[cols])
-        up_pad, _ = padded(r, upper, c, np.inf)
-        kth_upper = np.partition(up_pad, k - 1, axis=1)[:, k - 1]
-        keep = lower <= kth_upper[r]
+        keep = within_kth_upper(r, lower, upper, c, k)
         r, cols = r[keep], cols[keep]
         diff = self.q[start + r] - self.db[cols]
-        d2 = np.einsum("ij,ij->i", diff, diff)
-        d2_pad, pos = padded(r, d2, c, np.inf)
-        col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
-        col_pad[r, pos] = cols
-        best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # ties: ascending column
-        return start, stop, np.take_along_axis(col_pad, best, axis=1), np.take_along_axis(d2_pad, best, axis=1)
+        idx, d2 = order_candidates(r, cols, np.einsum("ij,ij->i", diff, diff), c, k, row_major=True)
+        return start, stop, idx, d2
 
 
 def query_knn(database: np.ndarray, queries: np.ndarray, k: int, workers: int | None = None):

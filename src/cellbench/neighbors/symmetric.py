@@ -39,7 +39,7 @@ from collections import deque
 
 import numpy as np
 
-from cellbench.neighbors.exact import EPS32, padded
+from cellbench.neighbors.exact import EPS32, order_candidates, padded, within_kth_upper
 
 #: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB.
 BLOCK_ROWS = 512
@@ -58,6 +58,12 @@ SCAN_MIN_CELLS = 20_000
 #: int16, column int32, product float32).
 CANDIDATE_BYTES = 4 * 1024**3
 PAIR_BYTES = 10
+
+
+def float32_threshold(bound: np.ndarray) -> np.ndarray:
+    """A float64 bound on squared distances as the float32 threshold on S: rounded up, and at least 0 so
+    that a cell itself (S <= 0) is always a candidate, even for k = 1 with the cell itself included."""
+    return np.nextafter(np.maximum(bound, 0.0).astype(np.float32), np.float32(np.inf))
 
 
 def held_pairs(rows: np.ndarray, cols: np.ndarray, products: np.ndarray) -> tuple:
@@ -174,10 +180,7 @@ class SymmetricExactKnn:
 
         for _ in map_fn(one, [(c, c) for c in range(len(lists))]):
             pass
-        # S <= d2 <= bound: compare S with the bound rounded up to float32; at least 0 so that the
-        # cell itself (S <= 0) is always a candidate, even for k = 1 with the cell itself included
-        np.maximum(bound, 0.0, out=bound)
-        return np.nextafter(bound.astype(np.float32), np.float32(np.inf))
+        return float32_threshold(bound)  # S <= d2 <= bound
 
     # ---------------------------------------------------------------------------------------------
     # 2. tiles: candidates of both sides
@@ -248,20 +251,11 @@ class SymmetricExactKnn:
             r, cols, lower, is_self = r[keep], cols[keep], lower[keep], is_self[keep]
         upper = lower + 2 * self.gamma * (self.sq[r0 + r] + self.sq[cols])
         lower[is_self] = upper[is_self] = -np.inf  # the cell itself first
-        # out: lower bound above the k-th smallest upper bound (k others are surely closer)
-        up_pad, _ = padded(r, upper, c, np.inf)
-        kth_upper = np.partition(up_pad, k - 1, axis=1)[:, k - 1]
-        keep = lower <= kth_upper[r]
+        keep = within_kth_upper(r, lower, upper, c, k)
         r, cols, lower, upper = r[keep], cols[keep], lower[keep], upper[keep]
         if self.return_distance:
-            d2 = self._exact_d2(r0, r, cols)
-            d2_pad, pos = padded(r, d2, c, np.inf)
-            col_pad = np.zeros(d2_pad.shape, dtype=np.int64)
-            col_pad[r, pos] = cols
-            best = np.argsort(d2_pad, axis=1, kind="stable")[:, :k]  # ties: ascending column
-            idx = np.take_along_axis(col_pad, best, axis=1)
-            dist = np.sqrt(np.maximum(np.take_along_axis(d2_pad, best, axis=1), 0.0))
-            return r0, r1, idx, dist
+            idx, d2 = order_candidates(r, cols, self._exact_d2(r0, r, cols), c, k, row_major=True)
+            return r0, r1, idx, np.sqrt(np.maximum(d2, 0.0))
         # in: upper bound below the k-th smallest lower bound (fewer than k others can be closer)
         low_pad, _ = padded(r, lower, c, np.inf)
         kth_lower = np.partition(low_pad, k - 1, axis=1)[:, k - 1]
