@@ -95,6 +95,28 @@ def test_torch_knn_keeps_ties_by_index(pbmc, small_chunks):
         np.testing.assert_array_equal(t_dist, dist)
 
 
+def test_torch_knn_falls_back_to_float64_on_crowded_blocks(pbmc, small_chunks, monkeypatch):
+    """A block whose float32 cut lets through too many columns leaves the device for the CPU's float64
+    selection (stopping as soon as the count passes the limit): still the CPU path's answer."""
+    require_torch()
+    from cellbench.neighbors import torch_exact
+
+    fell_back = []
+
+    def tiny_limit(self, rows):
+        fell_back.append(rows)
+        return 5 * rows  # far under k = 30 per row: every block falls back
+
+    monkeypatch.setattr(torch_exact.TorchExactKnn, "max_candidates", tiny_limit)
+    X = pbmc.obsm["X_pca"]
+    for include_self in (True, False):
+        idx, dist = knn(X, 30, include_self=include_self)
+        t_idx, t_dist = on_torch(knn, X, 30, include_self=include_self)
+        np.testing.assert_array_equal(t_idx, idx)
+        np.testing.assert_array_equal(t_dist, dist)
+    assert fell_back
+
+
 def test_torch_knn_on_more_cells(baron_pca, small_chunks):
     require_torch()
     X, _ = baron_pca

@@ -4,7 +4,7 @@ Why it exists: the exact neighbour search and the silhouette are bound by n x n 
 which a GPU makes in a fraction of the CPU's time. The GPU path is an optional extra
 (`pip install 'cellbench[gpu]'`, torch); nothing requires it and the answers stay those of the CPU:
 the same neighbours (the float64 decision runs on the CPU from candidates the device proposes
-within the same proven margin) and silhouettes within float32 rounding (about 1e-7; TASKS.md allows
+within the same proven margin) and silhouettes within float32 rounding (under 1e-6; TASKS.md allows
 1e-5). The CLI's `--device` sets it for one command (`using`), as `--threads` caps the BLAS; the
 searches and the silhouette ask `current()`. "torch-cpu" runs the torch code on the CPU, so a
 machine without a GPU can test it.

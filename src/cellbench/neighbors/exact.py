@@ -149,6 +149,11 @@ class ExactKnn:
             dist[:, 0] = 0.0
         return start, stop, idx, dist
 
+    def max_candidates(self, rows: int) -> int:
+        """Candidates a block of `rows` may hold before it falls back to the plain float64 selection
+        (masses of near-ties, where the float32 cut lets through most columns)."""
+        return 64 * rows * (self.k + 16)
+
     def _self_value(self):
         return -np.inf if self.include_self else np.inf
 
@@ -156,7 +161,7 @@ class ExactKnn:
         """Survivors (rows, cols) and their bounds (lower, upper) on d2 - |x_i|^2, or None."""
         k, c = self.k, stop - start
         r, cols = self._below_cut(start, stop)
-        if r.size > 64 * c * (k + 16):
+        if r.size > self.max_candidates(c):
             return None
         # 3. tighten: k-th smallest upper bound among the candidates; their lower bounds evaluated
         # again as float32 (d + 1)-term dot products, within the same margin as the GEMM's value
@@ -170,7 +175,11 @@ class ExactKnn:
         keep = (low <= kth[r].astype(np.float32)) | is_self
         if not self.include_self:
             keep &= ~is_self
-        r, cols, low, upper = r[keep], cols[keep], low[keep], upper[keep]
+        return self._bounds64(start, r[keep], cols[keep], low[keep], upper[keep])
+
+    def _bounds64(self, start: int, r, cols, low, upper):
+        """The survivors with their float64 bounds on d2 - |x_i|^2: each float32 bound widened by half the
+        row's slack (the rounding of the float32 value), the cell itself first when it is included."""
         half = 0.5 * self.slack[start + r]
         lower_b = low.astype(np.float64) - half
         upper_b = upper.astype(np.float64) + half
@@ -179,9 +188,8 @@ class ExactKnn:
         return r, cols, lower_b, upper_b
 
     def _below_cut(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Steps 1 and 2 of the search (`torch_exact` runs them on a torch device): every (row, column)
-        whose float32 lower bound is at most the row's cut, row-major; the cell itself in or out as
-        include_self says."""
+        """Steps 1 and 2 of the search: every (row, column) whose float32 lower bound is at most the
+        row's cut, row-major; the cell itself in or out as include_self says."""
         k, c, n, stride = self.k, stop - start, self.n, self.stride
         rows = np.arange(c)
         selfcol = rows + start
