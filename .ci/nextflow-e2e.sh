@@ -30,12 +30,16 @@
 #             scvi row runs without a container, from a Python with scvi-tools (E2E_SCVI_PYTHON, or the
 #             run's Python if it has it), said loudly, or is left out, said loudly. Without Docker the
 #             example model runs from the checkout (a shim on PATH), also said loudly.
+#   10 device --metrics_device torch-cpu (the GPU path's torch code on the CPU; conf/metrics_device.config) for
+#             pbmc68k_reduced's clustering, embedding and integration, those processes without a container
+#             from the run's Python (torch): TASKS.md values, run 1's within 1e-6, versions.device recorded
 # A final table lists every run: wall time, task count, status. Exit 1 if any check failed.
 # If the Docker engine cannot start, every run goes on without containers (cellbench and multiqc
 # from .venv), said loudly; nothing is skipped silently.
 #
 # Env: E2E_TMP (work folder, default a new /tmp/cellbench-e2e.XXXX; kept on failure or with E2E_KEEP=1),
-#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm hostile models),
+#      E2E_RUNS (space-separated subset of: replay full resume stub kill retry config slurm hostile models
+#      device),
 #      E2E_SCVI_IMAGE=1 (build containers/scvi and run the scvi row in it), E2E_SCVI_PYTHON (a python with
 #      scvi-tools and cellbench's dependencies for the scvi row without its image),
 #      E2E_NO_DOCKER=1 (run without containers), E2E_REQUIRE_DOCKER=1 (an engine that does not start fails
@@ -59,7 +63,7 @@ check() { "$python" "$ROOT/.ci/e2e/check.py" "$@"; }
 tools=$ROOT/../shared/tools
 engine=${E2E_DOCKER_ENGINE:-$tools/docker/local-engine.sh}  # E2E_DOCKER_ENGINE=/bin/false tests the fallback
 cluster=$tools/slurm/local-cluster.sh
-runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm hostile models} "
+runs=" ${E2E_RUNS:-replay full resume stub kill retry config slurm hostile models device} "
 want() { [[ "$runs" == *" $1 "* ]]; }
 
 T=${E2E_TMP:-$(mktemp -d /tmp/cellbench-e2e.XXXX)}
@@ -331,7 +335,7 @@ fi
 if want config; then
   s=$(date +%s)
   bad=()
-  for p in test docker podman singularity apptainer conda mamba slurm awsbatch debug; do
+  for p in test docker podman singularity apptainer conda mamba slurm awsbatch debug gpu; do
     if (cd "$T/launch" && nextflow config "$ROOT" -profile "$p" >"$T/config-${p//,/_}.txt" 2>&1); then
       say "config -profile $p: ok ($(wc -l <"$T/config-${p//,/_}.txt") lines)"
     else
@@ -342,9 +346,10 @@ if want config; then
   grep -q "executor = 'slurm'" "$T/config-slurm.txt" || bad+=("slurm: no executor = 'slurm'")
   grep -q "executor = 'awsbatch'" "$T/config-awsbatch.txt" || bad+=("awsbatch: no executor = 'awsbatch'")
   grep -q "enabled = true" "$T/config-docker.txt" || bad+=("docker: docker.enabled not true")
+  grep -q "metrics_device = 'cuda'" "$T/config-gpu.txt" || bad+=("gpu: params.metrics_device not cuda")
   say "nextflow lint does not exist in 24.10: the 25.10 linter (.ci/nflint.sh) is run by .ci/run instead"
-  if [ ${#bad[@]} = 0 ]; then add_row config "$(( $(date +%s) - s ))s" 10 ok
-  else fail "nextflow config: ${bad[*]}"; add_row config "$(( $(date +%s) - s ))s" 10 "FAILED (${bad[*]})"
+  if [ ${#bad[@]} = 0 ]; then add_row config "$(( $(date +%s) - s ))s" 11 ok
+  else fail "nextflow config: ${bad[*]}"; add_row config "$(( $(date +%s) - s ))s" 11 "FAILED (${bad[*]})"
   fi
 fi
 
@@ -497,6 +502,38 @@ EOF
     fi
   done
   nf_rc=0
+fi
+
+# ================================================================================================ 10 device
+# --metrics_device torch-cpu: the GPU path's torch code (conf/metrics_device.config) on the CPU, through
+# the pipeline, for pbmc68k_reduced's clustering, embedding and integration. The three processes run
+# without a container (their GPU-path image, --scvi_container, is not built here) from the run's Python,
+# which has torch in CI (the scvi extra). Results: TASKS.md's reference values, run 1's within 1e-6, each
+# recording versions.device = torch-cpu (run 1's none), and every task's command carries the option.
+device_only=$slurm_only
+if want device; then
+  if "$python" -c 'import torch' >/dev/null 2>&1; then
+    mkdir -p "$T/device-setup"
+    cat >"$T/device-setup/native.config" <<EOF
+// .ci/nextflow-e2e.sh device: the GPU path's processes without their image, from $python (torch)
+process {
+    withName: 'CELLBENCH_(CLUSTERING|EMBEDDING|INTEGRATION)' {
+        container = ''
+    }
+}
+EOF
+    loud "run device: the three GPU-path processes run WITHOUT A CONTAINER (their image, --scvi_container," \
+         "is not built in CI), with $python and torch on the CPU (--metrics_device torch-cpu)."
+    nf device -profile "test$engine_profile" -c "$T/device-setup/native.config" --metrics_device torch-cpu \
+       --input "$T/sheets/pbmc_slurm.csv" --outdir "$T/device/out" -w "$T/device/work"
+    checks_device=("check results '$T/device/out' --only '$device_only' --reference --multiqc"
+                   "check device-commands '$T/device/trace.txt' --process 'CELLBENCH_(CLUSTERING|EMBEDDING|INTEGRATION)' --device torch-cpu")
+    want full && checks_device+=("check compare '$T/full/out' '$T/device/out' --only '$device_only' --tol 1e-6 --device torch-cpu")
+    record device "$nf_wall" "$(tasks "$T/device/trace.txt")" checks "${checks_device[@]}"
+  else
+    fail "run device: $python has no torch (pip install '.[gpu]' or '.[scvi]'); the GPU path is NOT tested"
+    add_row device 0s - "FAILED (no torch in $python)"
+  fi
 fi
 
 say "done"

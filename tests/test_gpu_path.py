@@ -158,6 +158,11 @@ def test_cli_device_torch_cpu_gives_the_cpu_values(tmp_path, task):
                                        *extra, "--n-boot", "0", "--device", name, "--output", str(out)])
         assert res.exit_code == 0, res.output
         values[name] = _values(out)
+        recorded = json.loads(out.read_text())["versions"]
+        if name == "cpu":  # the numpy path records no device: its results are those of before the GPU path
+            assert "device" not in recorded
+        else:
+            assert recorded["device"].startswith("torch-cpu, torch ")
     assert values["cpu"].keys() == values["torch-cpu"].keys()
     for metric, value in values["cpu"].items():
         if "silhouette" in metric:

@@ -600,3 +600,48 @@ def test_models_schema_runner_columns():
     jsonschema.validate([{"model": "h", "dataset": "d", "runner": "harmony"}], spec)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate([{"model": "h", "dataset": "d", "runner": "bash"}], spec)
+
+
+# ---- --metrics_device: the GPU path of the all-pairs metrics (conf/metrics_device.config)
+
+ALL_PAIRS = ("CELLBENCH_CLUSTERING", "CELLBENCH_EMBEDDING", "CELLBENCH_INTEGRATION")
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:1", "torch-cpu"])
+def test_metrics_device_reaches_the_all_pairs_commands(device):
+    """--metrics_device reaches clustering, embedding and integration as `--device`, which each command
+    accepts, and nothing else; cpu adds nothing (the commands, and so -resume's hashes, stay as before)."""
+    import shlex
+
+    def args_of(name, proc, metrics_device):
+        labels = [re.sub(r"['\"]", "", v) for v in proc.directives.get("label", [])]
+        params = {**PARAMS, "metrics_device": metrics_device}
+        return shlex.split(ps.ext_args_for(QUALIFIED[name][0], labels, SELECTORS, params) or "")
+
+    for name, proc in PROCESSES.items():
+        args, on_cpu = args_of(name, proc, device), args_of(name, proc, "cpu")
+        if name in ALL_PAIRS:
+            assert "--device" not in on_cpu, f"{name}: {on_cpu}"
+        if name in ALL_PAIRS and device != "cpu":
+            assert args == [*on_cpu, "--device", device], f"{name}: {args}"
+            assert "--device" in {o for p in resolve(proc.module_dir.replace("_", "-")).params for o in p.opts}
+        else:  # the model runners' --device comes from --model_device
+            assert args == on_cpu, f"{name}: {args}"
+
+
+def test_metrics_device_config_gives_the_gpu_and_the_torch_image():
+    """conf/metrics_device.config: a GPU (accelerator, --gpus all / --nv, Slurm --gres) and the torch image
+    only on the cuda path, for the three processes of the option; the schema's pattern is the CLI's."""
+    from cellbench.device import DEVICE_PATTERN
+
+    text = (ROOT / "conf" / "metrics_device.config").read_text()
+    [selector] = re.findall(r"withName:\s*'([^']+)'", text)
+    assert {q for q in ALL_PAIRS if re.fullmatch(selector, q)} == set(ALL_PAIRS)
+    assert "includeConfig 'conf/metrics_device.config'" in (ROOT / "nextflow.config").read_text()
+    for needle in ("params.scvi_container", "accelerator", "--gpus all", "'--nv'", "--gres=gpu:1", "slurm_account"):
+        assert needle in text, needle
+    assert ps.read_params(ROOT / "conf" / "gpu.config")["metrics_device"] == "cuda"
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    spec = next(g["properties"]["metrics_device"] for g in schema["$defs"].values()
+                if "metrics_device" in g["properties"])
+    assert spec["pattern"] == DEVICE_PATTERN.pattern and spec["default"] == PARAMS["metrics_device"] == "cpu"

@@ -101,6 +101,12 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= ATOL or abs(a - b) <= RTOL * max(abs(a), abs(b))
 
 
+def set_tolerance(tol: float) -> None:
+    """`compare --tol`: two runs that may differ by float32 rounding (the GPU path's silhouettes)."""
+    global ATOL, RTOL
+    ATOL = RTOL = tol
+
+
 def diff(a, b, path: str, out: list[str]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
@@ -292,7 +298,17 @@ def cmd_compare(a) -> None:
     failures: list[str] = []
     ra, rb = Path(a.a) / "results", Path(a.b) / "results"
     names = selected(a.only, EXPECTED)
+    if a.tol is not None:
+        set_tolerance(a.tol)
     n = compare_dirs(ra, rb, names, failures, f"{Path(a.a).parent.name} vs {Path(a.b).parent.name}")
+    if a.device:  # the second run's results say where their products ran; the first run's say nothing
+        for name in names:
+            for where, path, want in (("first", ra / name, None), ("second", rb / name, a.device)):
+                if not path.exists():
+                    continue
+                got = json.loads(path.read_text()).get("versions", {}).get("device")
+                if (got is None) != (want is None) or (want and not got.startswith(want)):
+                    failures.append(f"{name} ({where} run): versions.device is {got!r}, expected {want or 'none'!r}")
     extra = sorted({p.name for p in rb.glob("*.json")} - set(names)) if rb.is_dir() else []
     failures += [f"unexpected result {rb}/{x}" for x in extra]
     info(f"{n} result JSONs compared ({ra} vs {rb})")
@@ -340,6 +356,30 @@ def cmd_trace(a) -> None:
         if status.get("COMPLETED", 0) == 0:
             failures.append("nothing was left to run after the kill")
     finish(f"trace {a.trace}", failures)
+
+
+def cmd_device_commands(a) -> None:
+    """Every task of the processes matching --process ran its command with `--device '<device>'`
+    (quoted, as conf/modules.config writes it); the other tasks without any --device."""
+    rows = read_trace(a.trace)
+    failures: list[str] = []
+    matched = 0
+    for r in rows:
+        command = Path(r["workdir"]) / ".command.sh"
+        text = command.read_text() if command.exists() else ""
+        if not text:
+            failures.append(f"{r['name']}: no {command}")
+            continue
+        if re.search(a.process, r["process"]):
+            matched += 1
+            if f"--device '{a.device}'" not in text:
+                failures.append(f"{r['name']}: --device '{a.device}' not in {command}")
+        elif r["process"].split(":")[-1].startswith("CELLBENCH_") and " --device " in text:
+            failures.append(f"{r['name']}: --device in {command}, a process the option is not for")
+    if not matched:
+        failures.append(f"no task of a process matching {a.process!r} in {a.trace}")
+    info(f"{matched} task(s) of {a.process} checked for --device '{a.device}'")
+    finish(f"--device in {a.trace}", failures)
 
 
 def memory_bytes(s: str) -> float:
@@ -432,6 +472,8 @@ def main() -> None:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--only")
+    p.add_argument("--tol", type=float, help="absolute or relative tolerance of numbers (default 1e-9)")
+    p.add_argument("--device", help="the second run's results record versions.device starting with this")
     p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("trace")
     p.add_argument("trace")
@@ -448,6 +490,11 @@ def main() -> None:
     p.add_argument("trace")
     p.add_argument("--jobcomp", required=True)
     p.set_defaults(fn=cmd_slurm)
+    p = sub.add_parser("device-commands")
+    p.add_argument("trace")
+    p.add_argument("--process", required=True, help="regex on the trace's process column")
+    p.add_argument("--device", required=True)
+    p.set_defaults(fn=cmd_device_commands)
     p = sub.add_parser("count")
     p.add_argument("trace")
     p.set_defaults(fn=cmd_count)

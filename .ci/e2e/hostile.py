@@ -43,6 +43,9 @@ CASES = {
     "h5ad_subst": ({"h5ad": "$(touch pwned).h5ad"}, {}, [], ["datasets.csv row 2", "column 'h5ad'"]),
     "seed_negative": ({}, {}, ["--seeds", "-1"], ["--seeds", "0 to 4294967295"]),
     "seed_too_large": ({}, {}, ["--seeds", "42,4294967296"], ["--seeds", "0 to 4294967295"]),
+    # a parameter that reaches three command lines (conf/modules.config quotes it; the schema's pattern first)
+    "metrics_device_quote": ({}, {}, ["--metrics_device", "cuda';{touch,pwned};'"],
+                             ["--metrics_device", "cpu, cuda, cuda:N or torch-cpu"]),
 }
 
 

@@ -73,3 +73,18 @@ def torch_device(name: str) -> str:
     if index >= torch.cuda.device_count():
         raise DeviceUnavailable(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     return f"cuda:{index}"
+
+
+def describe(name: str) -> str | None:
+    """What a result records of the device its products ran on: None for the numpy path, else the
+    torch device with its card and torch's version (e.g. "cuda:0, NVIDIA H100 80GB HBM3, torch 2.11.0,
+    CUDA 13.0"): the GPU path's numbers may differ from the CPU's by float32 rounding, so say where."""
+    if check_name(name) == "cpu":
+        return None
+    import torch
+
+    where = torch_device(name)
+    if where == "cpu":
+        return f"torch-cpu, torch {torch.__version__}"
+    return f"{where}, {torch.cuda.get_device_name(where)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+

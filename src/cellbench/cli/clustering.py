@@ -56,4 +56,4 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
         outcome = clustering_task(data.X, labels, label_key=label_key, source=input_path, seed=seed,
                                   resolution_sweep=resolution_sweep, knn=backend)
     write_task_result(output, outcome, task="clustering", dataset=data.dataset, model=data.model, seed=seed,
-                      inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance)
+                      inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance, device=device)

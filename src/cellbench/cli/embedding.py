@@ -43,4 +43,4 @@ def command(input_path, dataset_name, embedding, obsm_key, layer, model_name, la
         outcome = embedding_task(data.X, labels, label_key=label_key, source=input_path, seed=seed, n_boot=n_boot,
                                  max_cells=max_cells)
     write_task_result(output, outcome, task="embedding", dataset=data.dataset, model=data.model, seed=seed,
-                      inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance)
+                      inputs=data.inputs, stopwatch=stopwatch, model_provenance=data.model_provenance, device=device)

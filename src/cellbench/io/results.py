@@ -76,7 +76,15 @@ def make_result(
     n_cells: int | None,
     stopwatch: Stopwatch | None,
     model_provenance: dict | None = None,
+    device: str = "cpu",
 ) -> TaskResult:
+    """The result record; `device` (`cellbench.device`'s name) is recorded in `versions` unless it is
+    the numpy path, so CPU results stay byte-identical to those of a cellbench without the GPU path."""
+    from cellbench.device import describe
+
+    recorded = versions()
+    if (where := describe(device)) is not None:
+        recorded["device"] = where
     return TaskResult(
         task=task,
         dataset=dataset,
@@ -86,7 +94,7 @@ def make_result(
         metrics=metrics,
         inputs=inputs,
         n_cells=n_cells,
-        versions=versions(),
+        versions=recorded,
         wall_time_s=stopwatch.elapsed() if stopwatch else None,
         peak_rss_mb=round(peak_rss_mb(), 1),
         model_provenance=model_provenance,
@@ -104,9 +112,11 @@ def write_task_result(
     inputs: list[InputFile],
     stopwatch: Stopwatch | None,
     model_provenance: dict | None = None,
+    device: str = "cpu",
 ) -> TaskResult:
-    """Write one task's result file from its outcome (metrics, params as run, cells scored) and the
-    representation's model record (`model_provenance`, null when None); return it."""
+    """Write one task's result file from its outcome (metrics, params as run, cells scored), the
+    representation's model record (`model_provenance`, null when None) and the device the products ran
+    on (`make_result`); return it."""
     result = make_result(
         task=task,
         dataset=dataset,
@@ -118,6 +128,7 @@ def write_task_result(
         n_cells=outcome.n_cells,
         stopwatch=stopwatch,
         model_provenance=model_provenance,
+        device=device,
     )
     write_result(result, output)
     return result
