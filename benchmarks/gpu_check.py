@@ -1,15 +1,19 @@
 """The GPU path against the CPU path in one call: the same answers, and the time of each.
 
-`python benchmarks/gpu_check.py [--device cuda] [--sizes 100000,1000000] [--cpu-sizes 100000]`
-runs, on the seeded synthetic embedding of run_benchmark.py at each size:
-- the exact neighbour sets of integration (k = 200, the cell itself included) and the clustering
-  graph's neighbours with distances (k = 15),
-- the silhouette's per-label distance sums (the all-pairs half of the embedding task),
+`python benchmarks/gpu_check.py [--device cuda] [--sizes 100000,1000000] [--cpu-sizes 100000]
+[--cases knn200,knn15,silhouette] [--out FILE]` runs, on the seeded synthetic embedding of
+run_benchmark.py at each size:
+- knn200: the exact neighbour sets of integration (k = 200, the cell itself included),
+- knn15: the clustering graph's neighbours with distances (k = 15),
+- silhouette: the silhouette's per-label distance sums (the all-pairs half of the embedding task),
 on the CPU (numpy, --threads) and on --device (`cellbench.device`), and checks that the neighbours
-are identical and the silhouette score within 1e-6 (TASKS.md: 1e-5). Sizes not in --cpu-sizes run on the device
-only (1M on the CPU takes tens of minutes). Prints a Markdown table and writes it with the card's
-name, torch and CUDA versions to benchmarks/results/gpu_<stamp>.md. `--device torch-cpu` runs the
-torch code on the CPU (a smoke test where there is no GPU; its times mean nothing).
+are identical and the silhouette score within 1e-6 (TASKS.md: 1e-5). Sizes not in --cpu-sizes run on
+the device only (at 1M the CPU's silhouette took 165 s on 16 Xeon cores, its searches longer). Each
+case runs once on 4,096 cells first, so no time holds CUDA's start-up or numba's compilation. The
+Markdown table (card, torch and CUDA versions, the CPU model, peak GPU memory per case) is printed
+and rewritten after every case to --out (default benchmarks/results/gpu_<stamp>.md), so a run cut
+short by a lease keeps what it measured. `--device torch-cpu` runs the torch code on the CPU (a smoke
+test where there is no GPU; its times mean nothing). Results: benchmarks/results/gpu_20261127T0637.md.
 """
 
 from __future__ import annotations
