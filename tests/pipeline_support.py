@@ -575,12 +575,15 @@ def command_argv(shell: str) -> list[list[str]]:
 
 
 def _blocks(text: str, name: str) -> list[str]:
-    """Bodies of every `name { ... }` block (brace matched, strings respected)."""
+    """Bodies of every `name { ... }` block (brace matched, strings respected, line comments skipped)."""
     out = []
     for m in re.finditer(rf"(?m)^\s*{re.escape(name)}\s*\{{", text):
         depth, j = 1, m.end()
         while depth:
             c = text[j]
+            if c == "/" and text[j + 1] == "/":  # a line comment: its quotes and braces are prose
+                j = text.index("\n", j)
+                continue
             if c in "'\"":
                 q = c
                 j += 1
