@@ -111,7 +111,11 @@ class TaskResult(BaseModel):
     metrics: list[MetricResult]
     n_cells: int | None = None
     inputs: list[InputFile] = Field(default_factory=list)
-    versions: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Versions of cellbench, Python and the libraries that shape the numbers; `device` where "
+        "the GPU path (--device) made the all-pairs products, e.g. 'cuda:0, NVIDIA H100 80GB HBM3, torch ...'",
+    )
     wall_time_s: float | None = None
     peak_rss_mb: float | None = None
     model_provenance: dict[str, Any] | None = Field(
