@@ -87,4 +87,3 @@ def describe(name: str) -> str | None:
     if where == "cpu":
         return f"torch-cpu, torch {torch.__version__}"
     return f"{where}, {torch.cuda.get_device_name(where)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-
