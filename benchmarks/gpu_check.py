@@ -66,22 +66,6 @@ def card(device_name: str) -> str:
     return f"torch {torch.__version__} on the CPU (torch-cpu: a smoke test, not a GPU)"
 
 
-def host() -> str:
-    """The CPU that ran the CPU path: its model and core count, from /proc/cpuinfo where there is one."""
-    import os
-    import platform
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
-
-
 def same_answer(name: str, on_device, on_cpu) -> str:
     """'yes (...)' when the device's answer is the CPU's: neighbours identical, silhouette score within 1e-6."""
     if name.startswith("silhouette"):
@@ -165,7 +149,7 @@ def main() -> int:
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M")
     out = Path(args.out) if args.out else Path(args.results) / f"gpu_{stamp}.md"
     head = (f"GPU path check of {dt.datetime.now().isoformat(timespec='seconds')} (benchmarks/gpu_check.py). "
-            f"Device {args.device}: {card(torch_name)}. CPU path: numpy on {host()}, "
+            f"Device {args.device}: {card(torch_name)}. CPU path: numpy on {rb.machine()}, "
             f"{args.threads or 'all'} BLAS threads. Each case warmed up once on 4,096 cells first.")
     rows, failures = [], 0
     with threadpool_limits(limits=args.threads):

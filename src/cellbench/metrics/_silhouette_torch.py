@@ -29,19 +29,12 @@ def distance_sums_by_label_torch(X, codes: np.ndarray, n_labels: int, device: st
     """S[i, l] = sum of the euclidean distances from cell i to the cells of label l (float32 distances)."""
     import torch
 
+    from cellbench.metrics._distance_operands import label_sorted_operands
     from cellbench.progress import Progress
 
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    x64 = np.asarray(X, dtype=np.float32)[order].astype(np.float64)
-    c32 = (x64 - x64.mean(axis=0)).astype(np.float32)
-    del x64
-    sq = np.einsum("ij,ij->i", c32, c32, dtype=np.float64).astype(np.float32)
-    n = c32.shape[0]
-    ones = np.ones((n, 1), dtype=np.float32)
-    left = torch.from_numpy(np.hstack([c32, ones, sq[:, None]])).to(device)
-    right = torch.from_numpy(np.hstack([-2.0 * c32, sq[:, None], ones])).to(device)
-    del c32
+    order, sorted_codes, left, right = label_sorted_operands(X, codes)
+    n = len(sorted_codes)
+    left, right = torch.from_numpy(left).to(device), torch.from_numpy(right).to(device)
     one_hot = torch.zeros((n, n_labels), dtype=torch.float32, device=device)
     one_hot[torch.arange(n, device=device), torch.from_numpy(sorted_codes.astype(np.int64)).to(device)] = 1.0
     rows, columns = (CPU_ROWS, CPU_COLUMNS) if device == "cpu" else (GPU_ROWS, GPU_COLUMNS)

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cellbench import device
+from cellbench.metrics._distance_operands import label_sorted_operands
 from cellbench.metrics._labels import encode_labels
 from cellbench.progress import Progress
 
@@ -63,18 +64,8 @@ def distance_sums_by_label(X, codes: np.ndarray, n_labels: int, tile: int = TILE
         return distance_sums_by_label_torch(X, codes, n_labels, device.current())
     from cellbench.neighbors import map_blocks
 
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    x64 = np.asarray(X, dtype=np.float32)[order].astype(np.float64)
-    c32 = (x64 - x64.mean(axis=0)).astype(np.float32)
-    del x64
-    sq = np.einsum("ij,ij->i", c32, c32, dtype=np.float64).astype(np.float32)
+    order, sorted_codes, left, right = label_sorted_operands(X, codes)
     n = len(sorted_codes)
-    ones = np.ones((n, 1), dtype=np.float32)
-    # one GEMM gives the whole |x|^2 - 2 x.y + |y|^2: [x, 1, |x|^2] . [-2 y, |y|^2, 1]
-    left = np.hstack([c32, ones, sq[:, None]])
-    right = np.ascontiguousarray(np.hstack([-2.0 * c32, sq[:, None], ones]))
-    del c32
     tiles = [(s, min(n, s + tile)) for s in range(0, n, tile)]
     segments = [_tile_segments(sorted_codes, s, e) for s, e in tiles]
     pairs = [(i, j) for i in range(len(tiles)) for j in range(i, len(tiles))]
