@@ -78,6 +78,8 @@ def write_synthetic(path: Path, n: int) -> None:
         {"label": [f"type_{i:02d}" for i in labels], "batch": [f"batch_{b}" for b in batch]},
         index=[f"cell_{i}" for i in range(n)],
     )
+    if hasattr(ad.settings, "allow_write_nullable_strings"):  # pandas 3 makes these columns str, not object
+        ad.settings.allow_write_nullable_strings = True
     adata = ad.AnnData(X=np.zeros((n, 0), dtype=np.float32), obs=obs)
     adata.obsm["X_emb"] = X
     tmp = path.with_suffix(".tmp.h5ad")

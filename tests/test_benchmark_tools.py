@@ -1,5 +1,5 @@
 """The speed benchmark's own tools (benchmarks/): the floor, the phase timer, the exponent fit, the
-merge of earlier runs, the label prediction units and the GPU path check.
+merge of earlier runs, the label prediction units, the GPU path check and the GPU path's whole commands.
 
 They are not timed here (timings live in benchmarks/results/); these tests check that they measure
 what they say: the floor forms exactly half the n x n products, the phase timer still finds the
@@ -119,8 +119,7 @@ def test_label_units_runs_one_fold_per_classifier(tmp_path):
     assert len(list(tmp_path.glob("label_units_*.md"))) == 1
 
 
-def test_gpu_check_compares_both_paths(tmp_path):
-    """benchmarks/gpu_check.py with the torch code on the CPU (torch-cpu): the same answers, said so."""
+def _need_torch() -> None:
     import importlib.util
     import os
 
@@ -128,6 +127,11 @@ def test_gpu_check_compares_both_paths(tmp_path):
         if os.environ.get("CELLBENCH_REQUIRE_SCVI") == "1":
             pytest.fail("CELLBENCH_REQUIRE_SCVI=1 but torch is not importable")
         pytest.skip("torch is not installed (pip install 'cellbench[gpu]')")
+
+
+def test_gpu_check_compares_both_paths(tmp_path):
+    """benchmarks/gpu_check.py with the torch code on the CPU (torch-cpu): the same answers, said so."""
+    _need_torch()
     out = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--device", "torch-cpu", "--sizes", "2000",
                           "--cpu-sizes", "2000", "--threads", "1", "--results", str(tmp_path)],
                          capture_output=True, text=True, check=True)
@@ -145,3 +149,19 @@ def test_gpu_check_compares_both_paths(tmp_path):
     bad = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--device", "torch-cpu", "--cases", "knn7"],
                          check=False, capture_output=True, text=True)
     assert bad.returncode == 2 and "--cases: unknown knn7" in bad.stderr
+
+
+def test_gpu_commands_times_whole_commands(tmp_path):
+    """benchmarks/gpu_commands.py: each task as its own `cellbench` process on both paths (torch-cpu
+    here), the same values, the device each result recorded; an unknown task is refused."""
+    _need_torch()
+    out = subprocess.run([sys.executable, str(BENCH / "gpu_commands.py"), "--device", "torch-cpu", "--sizes", "1500",
+                          "--cpu-sizes", "1500", "--threads", "1", "--work", str(tmp_path / "w"),
+                          "--out", str(tmp_path / "t.md")], capture_output=True, text=True, check=True)
+    rows = [line for line in (tmp_path / "t.md").read_text().splitlines() if line.startswith("| 1,500 |")]
+    assert [line.split("|")[2].strip() for line in rows] == ["embedding", "integration", "clustering"]
+    assert all("| yes (" in line and "| torch-cpu, torch " in line and line.count("|") == 8 for line in rows)
+    assert " cores, " in out.stdout
+    bad = subprocess.run([sys.executable, str(BENCH / "gpu_commands.py"), "--tasks", "label_prediction"],
+                         check=False, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--tasks: unknown label_prediction" in bad.stderr

@@ -89,6 +89,44 @@ def test_bootstrap_blocks_do_not_change_the_result(monkeypatch):
     assert stats.bootstrap_ci(x, n_boot=300, seed=4) == whole
 
 
+def _sequential_replicates(x, strata, clusters, n_boot, seed, block_elements):
+    """The bootstrap's definition, one block and one stratum at a time on one thread."""
+    units = stats._units(np.asarray(x, float), strata, clusters)
+    rng = np.random.default_rng(seed)
+    block = max(1, block_elements // max(len(s) for s, _ in units))
+    reps = []
+    for start in range(0, n_boot, block):
+        size = min(block, n_boot - start)
+        acc = np.zeros(size)
+        for sums, counts in units:
+            draw = rng.integers(0, len(sums), size=(size, len(sums)))
+            ones = bool(np.all(counts == 1))
+            acc += sums[draw].sum(axis=1) / (len(sums) if ones else counts[draw].sum(axis=1))
+        reps.append(acc / len(units))
+    return np.concatenate(reps)
+
+
+@pytest.mark.parametrize("grouping", ["none", "strata", "clusters", "both"])
+def test_bootstrap_same_bits_at_any_thread_count(monkeypatch, grouping):
+    # the resamples' gather-and-sum runs on the BLAS threads (several blocks, several strata in
+    # flight here): every replicate, and so the interval, must be the sequential definition's bits
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(2)
+    x = rng.random(3000)
+    strata = rng.integers(0, 4, x.size) if grouping in ("strata", "both") else None
+    clusters = rng.integers(0, 1000, x.size) if grouping in ("clusters", "both") else None
+    monkeypatch.setattr(stats, "_BLOCK_ELEMENTS", 40_000)  # 13+ resamples per block, many blocks
+    want = _sequential_replicates(x, strata, clusters, 250, 9, 40_000)
+    alpha = 0.025
+    for threads in (1, 2, 3):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            got = stats.bootstrap_ci(x, n_boot=250, seed=9, strata=strata, clusters=clusters)
+            reps = stats._replicates(stats._units(x, strata, clusters), 250, np.random.default_rng(9))
+        assert np.array_equal(reps, want)
+        assert (got.low, got.high) == tuple(np.quantile(want, [alpha, 1 - alpha]))
+
+
 def test_bootstrap_rejects_bad_input():
     with pytest.raises(ValueError):
         stats.bootstrap_ci([])

@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
+
+from cellbench.threads import blas_threads
 
 DEFAULT_N_BOOT = 1000
 DEFAULT_LEVEL = 0.95
@@ -86,19 +89,7 @@ def bootstrap_ci(
         raise ValueError("n_boot must be >= 1")
     units = _units(x, strata, clusters)
     point = np.mean([s.sum() / c.sum() for s, c in units])
-    rng = np.random.default_rng(seed)
-    reps = np.empty(n_boot, dtype=np.float64)
-    largest = max(len(s) for s, _ in units)
-    units_ones = [(sums, counts, bool(np.all(counts == 1))) for sums, counts in units]
-    block = max(1, _BLOCK_ELEMENTS // largest)
-    for start in range(0, n_boot, block):
-        size = min(block, n_boot - start)
-        acc = np.zeros(size)
-        for sums, counts, ones in units_ones:
-            draw = rng.integers(0, len(sums), size=(size, len(sums)))
-            # one value per unit (cells): the drawn counts add up to len(sums) exactly, no gather
-            acc += sums[draw].sum(axis=1) / (len(sums) if ones else counts[draw].sum(axis=1))
-        reps[start : start + size] = acc / len(units)
+    reps = _replicates(units, n_boot, np.random.default_rng(seed))
     if transform is not None:
         point = float(np.asarray(transform(np.asarray([point])))[0])
         reps = np.asarray(transform(reps), dtype=np.float64)
@@ -107,6 +98,52 @@ def bootstrap_ci(
     n_units = int(sum(len(s) for s, _ in units))
     return Interval(float(point), float(low), float(high), int(n_boot), float(level), n_units)
 
+
+def _replicates(units: list, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """The n_boot bootstrap replicates of mean-over-strata(mean per stratum).
+
+    The draws come from `rng` in one fixed order (blocks of replicates, each stratum in turn) on the
+    calling thread. Each draw's gather-and-sum (`_resampled_means`: most of the time at a million
+    cells) is split by replicates over `threads.blas_threads()` threads while the next one is drawn,
+    and added to its block in stratum order. A replicate's arithmetic never depends on the split, so
+    the interval is the same bits at any thread count.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    reps = np.empty(n_boot, dtype=np.float64)
+    largest = max(len(s) for s, _ in units)
+    block = max(1, _BLOCK_ELEMENTS // largest)
+    workers = blas_threads() if n_boot * largest >= _BLOCK_ELEMENTS else 1
+    units = [(sums, counts, bool(np.all(counts == 1))) for sums, counts in units]
+
+    def add(pending):  # one stratum's means into its block; the block's replicates after its last stratum
+        acc, parts, done = pending
+        for (a, b), future in parts:
+            acc[a:b] += future.result()
+        if done is not None:
+            reps[done : done + acc.size] = acc / len(units)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = None  # the last stratum drawn, still being summed: one draw held besides the next
+        for start in range(0, n_boot, block):
+            size = min(block, n_boot - start)
+            acc = np.zeros(size)
+            cuts = np.linspace(0, size, min(workers, size) + 1).astype(int)
+            for s, unit in enumerate(units):
+                draw = rng.integers(0, len(unit[0]), size=(size, len(unit[0])))
+                parts = [((a, b), pool.submit(_resampled_means, unit, draw[a:b])) for a, b in pairwise(cuts)]
+                if pending is not None:
+                    add(pending)
+                pending = (acc, parts, start if s == len(units) - 1 else None)
+        add(pending)
+    return reps
+
+
+def _resampled_means(unit: tuple, rows: np.ndarray) -> np.ndarray:
+    """One stratum's mean in each resample (a row of drawn units): drawn unit sums over drawn counts;
+    with one value per unit (cells) the counts add up to the stratum's size exactly, so no second gather."""
+    sums, counts, ones = unit
+    return sums[rows].sum(axis=1) / (len(sums) if ones else counts[rows].sum(axis=1))
 
 def metric_ci(
     values: Sequence[float] | np.ndarray,

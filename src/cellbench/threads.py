@@ -20,3 +20,12 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def blas_threads() -> int:
+    """Threads the BLAS may use right now (the CLI's `--threads` sets it via threadpoolctl); the
+    thread count of every parallel step that is not itself a BLAS call."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info.get("num_threads", 1) for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(1, max(counts)) if counts else 1

@@ -35,7 +35,6 @@ from cellbench.neighbors.backends import (
 )
 from cellbench.neighbors.blocks import (
     DEFAULT_BLOCK_BYTES,
-    blas_threads,
     block_ranges,
     map_blocks,
     rows_per_block,
@@ -57,7 +56,6 @@ __all__ = [
     "KNN_SEARCHES",
     "SCANPY_EXACT_LIMIT",
     "KnnSearch",
-    "blas_threads",
     "block_ranges",
     "knn",
     "knn_blocks",

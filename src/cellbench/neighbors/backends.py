@@ -15,10 +15,11 @@ import numpy as np
 
 from cellbench import device
 from cellbench.neighbors import symmetric
-from cellbench.neighbors.blocks import DEFAULT_BLOCK_BYTES, as_float64, blas_threads, block_ranges, map_blocks
+from cellbench.neighbors.blocks import DEFAULT_BLOCK_BYTES, as_float64, block_ranges, map_blocks
 from cellbench.neighbors.exact import ExactKnn, check_k, stream_rows
 from cellbench.neighbors.ivf import ivf_knn_blocks
 from cellbench.progress import Progress
+from cellbench.threads import blas_threads
 
 #: The "auto" mode switches the exact search to "ivf" from this many cells on.
 AUTO_IVF_CELLS = 200_000

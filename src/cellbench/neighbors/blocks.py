@@ -13,17 +13,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from cellbench.threads import blas_threads
+
 #: Memory for one block of pairwise distances and its temporaries, in bytes; one block is in flight
 #: per thread. The partition into blocks depends only on the data size, never on the thread count.
 DEFAULT_BLOCK_BYTES = 128 * 1024 * 1024
-
-
-def blas_threads() -> int:
-    """Threads the BLAS may use right now (the CLI's `--threads` sets it via threadpoolctl)."""
-    from threadpoolctl import threadpool_info
-
-    counts = [info.get("num_threads", 1) for info in threadpool_info() if info.get("user_api") == "blas"]
-    return max(1, max(counts)) if counts else 1
 
 
 def block_ranges(n: int, rows: int, offset: int = 0) -> list[tuple[int, int]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbench.neighbors.blocks import blas_threads, block_ranges
+from cellbench.neighbors.blocks import block_ranges
+from cellbench.threads import blas_threads
 
 #: Seed of the inverted file's k-means (fixed: the approximate graph must not change between runs).
 IVF_SEED = 42
