@@ -85,6 +85,7 @@ class QueryKnn:
             c1 = min(self.n, c0 + TILE_COLUMNS)
             if self.scanner is not None:
                 (r, j, v), _ = self.scanner.tile(left, self.right_t[:, c0:c1], bound, self.no_columns[: c1 - c0], c1 - c0)
+                r = r.astype(np.int64)  # held as int16; row arithmetic below needs room
             else:
                 S = left @ self.right_t[:, c0:c1]
                 r, j = np.nonzero(S <= bound[:, None])

@@ -121,7 +121,7 @@ class SymmetricExactKnn:
         if scan:
             from cellbench.neighbors.tile_scan import TileScanner
 
-            self.scanner = TileScanner(block_rows * TILE_BLOCKS)
+            self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
             self.right_t = np.ascontiguousarray(self.right.T)  # column slices feed the GEMM directly
 
     # ---------------------------------------------------------------------------------------------
@@ -209,15 +209,17 @@ class SymmetricExactKnn:
         return pieces
 
     def _tile_scanned(self, block: int, c0: int, c1: int) -> dict[int, list]:
-        """`_tile` with one compiled pass over the products (`tile_scan`): the same pieces."""
+        """`_tile` with one compiled pass over the products (`tile_scan`), which writes the held pairs
+        of both sides itself, the column side already split by owner block: the same pieces."""
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
-        first = max(c0, r1)
-        (r, j, v), (i, jc, vc) = self.scanner.tile(
-            self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], first - c0
+        row_side, col_sides = self.scanner.tile(
+            self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], max(c0, r1) - c0,
+            row_offset=r0, col_offset=c0,
         )
-        pieces = {block: [held_pairs(r, j + c0, v)]}
-        if i.size:
-            self._add_column_side(pieces, i, jc + c0, vc, r0)
+        pieces = {block: [row_side]}
+        for owner, side in enumerate(col_sides, start=c0 // self.rows):
+            if side[0].size:
+                pieces[owner] = [side]
         return pieces
 
     def _add_column_side(self, pieces: dict, i: np.ndarray, j: np.ndarray, values: np.ndarray, r0: int) -> None:
