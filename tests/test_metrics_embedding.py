@@ -227,6 +227,42 @@ def test_ari_nmi_known_values():
     assert adjusted_rand_index([1, 1, 2, 2], ["1", "1", "2", "2"]) == 1.0
 
 
+def _labelings():
+    """Random labelings of every shape the metrics meet (one class, one cluster, equal and unequal
+    counts, more clusters than cells of a class), and pbmc's cell types against its louvain clusters."""
+    rng = np.random.default_rng(7)
+    for n, n_true, n_pred in [(2, 1, 1), (5, 1, 3), (6, 3, 1), (40, 2, 2), (300, 5, 9), (3000, 11, 30), (20000, 40, 7)]:
+        true = rng.integers(0, n_true, n)
+        yield true, rng.integers(0, n_pred, n)
+        yield true, np.where(rng.random(n) < 0.8, true, rng.integers(0, n_pred, n))  # mostly agreeing
+        yield true, true.copy()
+    obs = ad.read_h5ad(DATA / "pbmc68k_reduced.h5ad").obs
+    yield obs["bulk_labels"].to_numpy(), obs["louvain"].to_numpy()
+
+
+@pytest.mark.parametrize("case", range(22))
+def test_ari_nmi_are_sklearns_bits(case):
+    # cellbench computes them without importing sklearn (1.5 s per process); the values must be
+    # sklearn's to the last bit, labels compared as strings
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    true, pred = list(_labelings())[case]
+    t, p = np.asarray(true).astype(str), np.asarray(pred).astype(str)
+    assert adjusted_rand_index(true, pred) == adjusted_rand_score(t, p)
+    assert normalized_mutual_info(true, pred) == normalized_mutual_info_score(t, p, average_method="arithmetic")
+
+
+def test_clustering_metrics_import_no_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cellbench.metrics.adjusted_rand_index import adjusted_rand_index as a; "
+            "from cellbench.metrics.normalized_mutual_info import normalized_mutual_info as m; "
+            "a([0, 1, 1], [1, 0, 0]); m([0, 1, 1], [1, 0, 0]); print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_encode_labels_sorts_categories_as_pandas_does():
     import pandas as pd
 

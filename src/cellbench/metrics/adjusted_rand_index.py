@@ -1,9 +1,11 @@
-"""Adjusted Rand index of two labelings (sklearn's `adjusted_rand_score`), labels compared as strings."""
+"""Adjusted Rand index of two labelings (sklearn's `adjusted_rand_score`, same bits, without importing sklearn:
+`_contingency`), labels compared as strings."""
 
 from __future__ import annotations
 
-import numpy as np
 from numpy.typing import ArrayLike
+
+from cellbench.metrics import _contingency
 
 
 def adjusted_rand_index(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
@@ -26,6 +28,4 @@ def adjusted_rand_index(labels_true: ArrayLike, labels_pred: ArrayLike) -> float
     Hubert & Arabie (1985), Comparing partitions, J. Classif. 2:193-218;
     sklearn.metrics.adjusted_rand_score.
     """
-    from sklearn.metrics import adjusted_rand_score
-
-    return float(adjusted_rand_score(np.asarray(labels_true).astype(str), np.asarray(labels_pred).astype(str)))
+    return _contingency.adjusted_rand(_contingency.contingency(labels_true, labels_pred))
