@@ -17,8 +17,8 @@ owner and a split: about a third of the tile's time beyond its GEMM at k = 200) 
 5-10 % of the search at 100k x 64 and k = 200 on 2 cores. The products come from GEMM calls of another shape, whose float32
 rounding may differ in the last bit; the search's proven margin covers any such rounding, so its
 answer is the same either way (tests/test_neighbors.py runs every tile test both ways). numba
-compiles the loop on first use (about 0.5 s, once per process), so the search takes this path only
-from `symmetric.SCAN_MIN_CELLS` cells on.
+compiles the loop on first use (about 1 s) and keeps it on disk where it can (`_jit`); the search
+takes this path only from `symmetric.SCAN_MIN_CELLS` cells on.
 """
 
 from __future__ import annotations
@@ -35,9 +35,6 @@ START_CAPACITY = 1 << 16
 @functools.cache
 def compiled():
     """The compiled scan, built once per process (a `TileScanner` asks for it on the caller's thread)."""
-    import numba
-
-    @numba.njit(nogil=True, cache=False, boundscheck=False)
     def scan(S, row_bound, col_bound, piece_row, row_offset, col_offset, owner_rows, flags, words,
              row_r, row_c, row_v, n_row, col_r, col_c, col_v, col_n):  # pragma: no cover
         """Candidates of one piece of products (rows piece_row.. of the tile), written as they are held.
@@ -83,7 +80,20 @@ def compiled():
                         col_n[o] = at + 1
         return n_row
 
-    return scan
+    return _jit(scan)
+
+
+def _jit(fn):
+    """numba's compiled `fn`, cached on disk where numba finds a writable place (the package's
+    __pycache__, or ~/.cache/numba, or NUMBA_CACHE_DIR): its compilation, about 1 s, is then paid once
+    per machine and version instead of once per process (30k cells' clustering: 5.5 s to 4.6 s). A
+    read-only install with no writable home (a container run as the host user) compiles every time."""
+    import numba
+
+    try:
+        return numba.njit(nogil=True, cache=True, boundscheck=False)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True, cache=False, boundscheck=False)(fn)
 
 
 #: Rows of products made and scanned at a time: 64 x 4096 float32 (1 MB) stay in cache between the
