@@ -250,11 +250,14 @@ def test_neighbour_sets_without_distances(X, k, include_self):
 @pytest.fixture(params=["numpy", "compiled"])
 def small_tiles(monkeypatch, request):
     """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc,
-    tested by numpy or by the compiled single pass (`tile_scan`, with outputs that must grow)."""
-    from cellbench.neighbors import symmetric, tile_scan
+    tested by numpy or by the compiled passes (`tile_scan`, with outputs that must grow, and the
+    first half of each block's decision, `block_decision`)."""
+    from cellbench.neighbors import block_decision, symmetric, tile_scan
 
     monkeypatch.setattr(symmetric, "SCAN_MIN_CELLS", 0 if request.param == "compiled" else 10**9)
     monkeypatch.setattr(tile_scan, "START_CAPACITY", 4)
+    monkeypatch.setattr(block_decision, "CACHED_MIN_CELLS_X_K", 0)
+    monkeypatch.setattr(block_decision, "UNCACHED_MIN_CELLS_X_K", 0)
 
     monkeypatch.setattr(symmetric, "LIST_CELLS", 50)
     monkeypatch.setattr(symmetric, "BOUND_COLUMNS", 64)
@@ -277,6 +280,35 @@ def test_symmetric_tiles_equal_brute_force(small_tiles, X, k, include_self):
         np.testing.assert_allclose(np.vstack([b[3] for b in blocks]), ref_dist, rtol=1e-9, atol=1e-9)
     sets, _ = knn(X, k, include_self=include_self, return_distance=False, block_bytes=1)
     np.testing.assert_array_equal(sets, np.sort(ref_idx, axis=1))
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("k", [1, 15, 200])
+def test_block_decision_gives_numpys_survivors(small_tiles, X, k, include_self):
+    """The compiled first half of a block's decision: numpy's survivors, bounds and sure flags, to the bit."""
+    from cellbench.neighbors import block_decision
+    from cellbench.neighbors.exact import padded
+
+    Y = np.vstack([X, X[:200]])  # exact ties too
+    impl = small_tiles.SymmetricExactKnn(np.asarray(Y, np.float64), k, include_self, False, block_rows=16)
+    seen = []
+    real_finish = impl._finish
+
+    def check(block, pieces):
+        r0 = block * impl.rows
+        c = min(impl.n, r0 + impl.rows) - r0
+        want = impl._survivors(r0, c, pieces)
+        low_pad, _ = padded(want[0], want[2], c, np.inf)
+        sure = want[3] < np.partition(low_pad, k - 1, axis=1)[:, k - 1][want[0]]
+        got = block_decision.survivors(pieces, impl.sq, r0, c, k, 2 * impl.gamma, include_self, True)
+        for a, b in zip((*want, sure), got):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        seen.append(block)
+        return real_finish(block, pieces)
+
+    impl._finish = check
+    list(impl.blocks(2))
+    assert len(seen) == -(-len(Y) // 16)
 
 
 def test_symmetric_tiles_break_ties_by_index(small_tiles, X):

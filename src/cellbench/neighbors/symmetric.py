@@ -118,10 +118,14 @@ class SymmetricExactKnn:
         if scan is None:
             scan = self.n >= SCAN_MIN_CELLS
         self.scanner = None
+        self.decide = None  # the compiled first half of `_finish` (`block_decision`), where it pays
         if scan:
+            from cellbench.neighbors import block_decision
             from cellbench.neighbors.tile_scan import TileScanner
 
             self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
+            if block_decision.worth_it(self.n, k):
+                self.decide = block_decision.survivors
             self.right_t = np.ascontiguousarray(self.right.T)  # column slices feed the GEMM directly
 
     # ---------------------------------------------------------------------------------------------
@@ -242,6 +246,35 @@ class SymmetricExactKnn:
         k = self.k
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
         c = r1 - r0
+        if self.decide is not None:
+            r, cols, lower, upper, sure = self.decide(
+                pieces, self.sq, r0, c, k, 2 * self.gamma, self.include_self, not self.return_distance
+            )
+        else:
+            r, cols, lower, upper = self._survivors(r0, c, pieces)
+            sure = None
+        if self.return_distance:
+            idx, d2 = order_candidates(r, cols, self._exact_d2(r0, r, cols), c, k, row_major=True)
+            return r0, r1, idx, np.sqrt(np.maximum(d2, 0.0))
+        if sure is None:
+            # in: upper bound below the k-th smallest lower bound (fewer than k others can be closer)
+            low_pad, _ = padded(r, lower, c, np.inf)
+            kth_lower = np.partition(low_pad, k - 1, axis=1)[:, k - 1]
+            sure = upper < kth_lower[r]
+        need = k - np.bincount(r[sure], minlength=c)
+        unsure = np.flatnonzero(~sure)
+        ur = r[unsure]
+        d2 = self._exact_d2(r0, ur, cols[unsure])
+        order = np.lexsort((d2, ur))  # stable: by row, distance, then column
+        ranked = unsure[order]
+        rank = np.arange(ranked.size) - np.searchsorted(ur[order], ur[order], side="left")
+        chosen = sure.copy()
+        chosen[ranked[rank < need[r[ranked]]]] = True
+        return r0, r1, cols[chosen].reshape(c, k), None
+
+    def _survivors(self, r0: int, c: int, pieces: list):
+        """The pairs that may be among their row's k nearest, by row (columns ascending): (rows,
+        columns, lower, upper); `block_decision` gives the same in one compiled pass."""
         r = np.concatenate([p[0] for p in pieces]).astype(np.int16)
         order = np.argsort(r, kind="stable")  # radix sort by row; columns stay ascending within rows
         r = r[order].astype(np.int64)
@@ -253,25 +286,8 @@ class SymmetricExactKnn:
             r, cols, lower, is_self = r[keep], cols[keep], lower[keep], is_self[keep]
         upper = lower + 2 * self.gamma * (self.sq[r0 + r] + self.sq[cols])
         lower[is_self] = upper[is_self] = -np.inf  # the cell itself first
-        keep = within_kth_upper(r, lower, upper, c, k)
-        r, cols, lower, upper = r[keep], cols[keep], lower[keep], upper[keep]
-        if self.return_distance:
-            idx, d2 = order_candidates(r, cols, self._exact_d2(r0, r, cols), c, k, row_major=True)
-            return r0, r1, idx, np.sqrt(np.maximum(d2, 0.0))
-        # in: upper bound below the k-th smallest lower bound (fewer than k others can be closer)
-        low_pad, _ = padded(r, lower, c, np.inf)
-        kth_lower = np.partition(low_pad, k - 1, axis=1)[:, k - 1]
-        sure = upper < kth_lower[r]
-        need = k - np.bincount(r[sure], minlength=c)
-        unsure = np.flatnonzero(~sure)
-        ur = r[unsure]
-        d2 = self._exact_d2(r0, ur, cols[unsure])
-        order = np.lexsort((d2, ur))  # stable: by row, distance, then column
-        ranked = unsure[order]
-        rank = np.arange(ranked.size) - np.searchsorted(ur[order], ur[order], side="left")
-        chosen = sure.copy()
-        chosen[ranked[rank < need[r[ranked]]]] = True
-        return r0, r1, cols[chosen].reshape(c, k), None
+        keep = within_kth_upper(r, lower, upper, c, self.k)
+        return r[keep], cols[keep], lower[keep], upper[keep]
 
     def _exact_d2(self, r0: int, r: np.ndarray, cols: np.ndarray) -> np.ndarray:
         diff = self.X[r0 + r] - self.X[cols]

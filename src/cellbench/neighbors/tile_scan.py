@@ -28,6 +28,8 @@ import threading
 
 import numpy as np
 
+from cellbench.neighbors._jit import jit
+
 #: Candidates each thread's output arrays hold at first (they grow when a tile has more).
 START_CAPACITY = 1 << 16
 
@@ -80,20 +82,7 @@ def compiled():
                         col_n[o] = at + 1
         return n_row
 
-    return _jit(scan)
-
-
-def _jit(fn):
-    """numba's compiled `fn`, cached on disk where numba finds a writable place (the package's
-    __pycache__, or ~/.cache/numba, or NUMBA_CACHE_DIR): its compilation, about 1 s, is then paid once
-    per machine and version instead of once per process (30k cells' clustering: 5.5 s to 4.6 s). A
-    read-only install with no writable home (a container run as the host user) compiles every time."""
-    import numba
-
-    try:
-        return numba.njit(nogil=True, cache=True, boundscheck=False)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True, cache=False, boundscheck=False)(fn)
+    return jit(scan)[0]
 
 
 #: Rows of products made and scanned at a time: 64 x 4096 float32 (1 MB) stay in cache between the
