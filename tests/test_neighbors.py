@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anndata as ad
@@ -356,3 +357,22 @@ def test_symmetric_tiles_only_when_their_candidates_fit():
 
     assert symmetric.fits(100_000, 200) and symmetric.fits(1_000_000, 15) and symmetric.fits(1_000_000, 200)
     assert not symmetric.fits(4_000_000, 200)  # 4M x 200 streams by rows instead
+
+
+def test_precompile_fills_numbas_cache_for_the_search(tmp_path):
+    """The image build runs `symmetric.precompile()`: afterwards a search large enough for the compiled
+    loops (30k cells, k = 200) loads both from numba's cache and compiles nothing."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    subprocess.run([sys.executable, "-c", "from cellbench.neighbors.symmetric import precompile; precompile()"],
+                   env=env, check=True)
+    assert len(list((tmp_path / "numba").rglob("*.nbi"))) >= 3  # scan, survivors, kth_smallest
+    search = ("import numpy as np; from cellbench.neighbors import knn; "
+              "X = np.random.default_rng(1).normal(size=(30000, 16)); knn(X, 200, include_self=True, return_distance=False)")
+    out = subprocess.run([sys.executable, "-c", search], env={**env, "NUMBA_DEBUG_CACHE": "1"},
+                         capture_output=True, text=True, check=True)
+    log = out.stdout + out.stderr
+    assert "tile_scan" in log and "_survivors" in log and "data saved" not in log
+    assert log.count("data loaded") >= 2

@@ -85,6 +85,20 @@ def fits(n: int, k: int) -> bool:
     return PAIR_BYTES * n * (k + 16) <= CANDIDATE_BYTES
 
 
+def precompile() -> None:
+    """Compile the search's compiled loops (`tile_scan`, `block_decision`) for the types the search
+    passes them, on a small seeded input, so that numba keeps them on disk: the image build runs it,
+    and its tasks then load the loops instead of compiling them (about 2.5 s a process)."""
+    from cellbench.neighbors import block_decision
+
+    X = np.random.default_rng(0).normal(size=(300, 8))
+    for k, with_distance in ((5, True), (5, False)):
+        impl = SymmetricExactKnn(X, k, True, with_distance, block_rows=16, scan=True)
+        impl.decide = block_decision.survivors
+        for _ in impl.blocks(1):
+            pass
+
+
 class SymmetricExactKnn:
     """`blocks()` yields (start, stop, indices, distances or None) for consecutive row blocks."""
 
