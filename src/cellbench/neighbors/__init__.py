@@ -12,7 +12,10 @@ Where to look (each module imports only the ones above it in this list):
   proven rounding margin, the deciding distances recomputed as sum((x - y)^2) in float64, ranked by
   (distance, index). `knn_subset`: the same for a subset of query cells (sampled metrics).
 - `symmetric`: the exact all-cells search from symmetric tiles (each product computed once, for
-  both its cells); `exact` takes over where its held candidates would not fit.
+  both its cells); `exact` takes over where its held candidates would not fit. Its compiled loops:
+  `tile_scan` (the products' threshold tests, also `query`'s) and `block_decision` (the first half
+  of a block's decision), compiled by `_jit` and kept in numba's disk cache where it can.
+- `query`: the exact search of query rows against another set of cells (the kNN classifier).
 - `ivf`: a seeded faiss inverted-file search for atlases of millions of cells.
 - `backends`: the one registry of searches (`KNN_SEARCHES`: backends "exact", "ivf"; modes "auto",
   "scanpy" that `resolve_backend` turns into one) and `knn` / `knn_blocks`, which dispatch to it.

@@ -28,7 +28,9 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `Ex
   smallest upper bound are out; those whose upper bound is below the k-th smallest lower bound are
   in; only the rest get their distance recomputed as sum((x - y)^2) in float64 and are ranked by
   (distance, index). The partition into blocks and tiles depends only on n, so the result never
-  depends on the number of threads (and is exact anyway).
+  depends on the number of threads (and is exact anyway). Where it pays, the decision's first half
+  (grouping by row, bounds, the k-th smallest upper and lower bounds) is one compiled pass
+  (`block_decision`, the same survivors); `precompile` builds the compiled loops into numba's cache.
 Candidates of a block are held until its last tile is done (a few times n x k pairs at most);
 `fits` says when that is too much and the caller streams with `ExactKnn` instead.
 """

@@ -14,11 +14,11 @@ The comparisons are those of the numpy tests and the candidates come out in the 
 int32, product float32) and with the column side split by the block that owns each column: the
 numpy steps that did that after the scan (int64 index arrays, a gather of the products, a sort by
 owner and a split: about a third of the tile's time beyond its GEMM at k = 200) are gone, about
-5-10 % of the search at 100k x 64 and k = 200 on 2 cores. The products come from GEMM calls of another shape, whose float32
-rounding may differ in the last bit; the search's proven margin covers any such rounding, so its
-answer is the same either way (tests/test_neighbors.py runs every tile test both ways). numba
-compiles the loop on first use (about 1 s) and keeps it on disk where it can (`_jit`); the search
-takes this path only from `symmetric.SCAN_MIN_CELLS` cells on.
+5-10 % of the search at 100k x 64 and k = 200 on 2 cores. The products come from GEMM calls of
+another shape, whose float32 rounding may differ in the last bit; the search's proven margin covers
+any such rounding, so its answer is the same either way (tests/test_neighbors.py runs every tile
+test both ways). numba compiles the loop on first use (about 1 s) and keeps it on disk where it
+can (`_jit`); the search takes this path only from `symmetric.SCAN_MIN_CELLS` cells on.
 """
 
 from __future__ import annotations
