@@ -145,6 +145,7 @@ def _resampled_means(unit: tuple, rows: np.ndarray) -> np.ndarray:
     sums, counts, ones = unit
     return sums[rows].sum(axis=1) / (len(sums) if ones else counts[rows].sum(axis=1))
 
+
 def metric_ci(
     values: Sequence[float] | np.ndarray,
     *,

@@ -17,16 +17,16 @@ from math import log
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cellbench.metrics._labels import encode_labels
+
 
 def contingency(labels_true: ArrayLike, labels_pred: ArrayLike) -> NDArray[np.int64]:
     """Cells per (class, cluster), classes and clusters in sorted order (as strings)."""
-    true = np.asarray(labels_true).astype(str).ravel()
-    pred = np.asarray(labels_pred).astype(str).ravel()
-    if true.shape != pred.shape:
-        raise ValueError(f"{true.size} labels but {pred.size} clusters")
-    classes, class_idx = np.unique(true, return_inverse=True)
-    clusters, cluster_idx = np.unique(pred, return_inverse=True)
-    flat = class_idx.ravel() * len(clusters) + cluster_idx.ravel()
+    class_idx, classes = encode_labels(np.asarray(labels_true).astype(str))
+    cluster_idx, clusters = encode_labels(np.asarray(labels_pred).astype(str))
+    if class_idx.shape != cluster_idx.shape:
+        raise ValueError(f"{class_idx.size} labels but {cluster_idx.size} clusters")
+    flat = class_idx * len(clusters) + cluster_idx
     return np.bincount(flat, minlength=len(classes) * len(clusters)).reshape(len(classes), len(clusters))
 
 
