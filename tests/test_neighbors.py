@@ -352,6 +352,61 @@ def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(smal
     np.testing.assert_allclose(np.vstack([b[3] for b in blocks]), ref_dist, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("width", [1, 7, 8, 61, 256])
+def test_tile_scan_writes_numpys_candidates(monkeypatch, width, sparse):
+    """The compiled scan (8-column bit masks, fixed slots, arrays grown and rescanned on overflow)
+    against the numpy definition: every product at most its row's bound (row side) or its column's
+    bound from `first` on (column side, per owner block), in row-major order, as held pairs. Ties
+    with the bound are in, NaN never; widths below, at and off a multiple of 8; groups with all 8
+    columns in (the slots' loop); a tile's second piece (rows 64..) keeps adding to the same arrays;
+    a few candidates only, which fit the arrays' first length but not its slack. Integer-valued inputs make every product exact, whatever GEMM made it, and bounds tie with many."""
+    from cellbench.neighbors import tile_scan
+
+    monkeypatch.setattr(tile_scan, "START_CAPACITY", 4)
+    rng = np.random.default_rng(width)
+    rows, dim, owner_rows = 70, 5, 16
+    left = rng.integers(-8, 9, size=(rows, dim)).astype(np.float32)  # small integers: every GEMM's
+    right_t = rng.integers(-8, 9, size=(dim, width)).astype(np.float32)  # products exact, ties plenty
+    S = left @ right_t
+    row_bound = np.quantile(S, 0.1, axis=1, method="lower").astype(np.float32)  # products: ties
+    col_bound = np.quantile(S, 0.1, axis=0, method="lower").astype(np.float32)
+    row_bound[3] = np.inf  # a whole row in: groups of 8 candidates
+    if sparse:  # a handful of candidates: fewer than the arrays' first length, yet past its SLACK
+        row_bound[:] = -np.inf
+        row_bound[0] = S[0].min()
+        col_bound[:] = -np.inf
+    left[9, :] = np.nan  # a row of NaN products: never a candidate
+    S = left @ right_t
+    first = width // 3
+    scanner = tile_scan.TileScanner(max(width, 8), owner_rows=owner_rows if width >= 16 else 8)
+    row_side, col_sides = scanner.tile(left, right_t, row_bound, col_bound, first, row_offset=1000, col_offset=64)
+
+    i, j = np.nonzero(S <= row_bound[:, None])
+    assert [x.dtype for x in row_side] == [np.int16, np.int32, np.float32]
+    np.testing.assert_array_equal(row_side[0], i)
+    np.testing.assert_array_equal(row_side[1], j + 64)
+    np.testing.assert_array_equal(row_side[2], S[i, j])
+    mask = S <= col_bound[None, :]
+    mask[:, :first] = False
+    i, j = np.nonzero(mask)
+    owner = j // scanner.owner_rows
+    assert len(col_sides) == -(-width // scanner.owner_rows)
+    for o, (r, c, v) in enumerate(col_sides):
+        keep = owner == o
+        np.testing.assert_array_equal(r, j[keep] - o * scanner.owner_rows)
+        np.testing.assert_array_equal(c, i[keep] + 1000)
+        np.testing.assert_array_equal(v, S[i[keep], j[keep]])
+    assert 0 < row_side[0].size <= 4 if sparse else row_side[0].size > width and sum(len(side[0]) for side in col_sides)
+
+
+def test_tile_scan_needs_owner_blocks_of_whole_groups():
+    from cellbench.neighbors.tile_scan import TileScanner
+
+    with pytest.raises(ValueError, match="multiple of 8"):
+        TileScanner(64, owner_rows=12)
+
+
 def test_symmetric_tiles_only_when_their_candidates_fit():
     from cellbench.neighbors import symmetric
 
