@@ -283,6 +283,24 @@ def test_symmetric_tiles_equal_brute_force(small_tiles, X, k, include_self):
     np.testing.assert_array_equal(sets, np.sort(ref_idx, axis=1))
 
 
+def test_kth_smallest_equals_numpys_partition():
+    """The branch-free selection of block_decision: numpy's k-th smallest for every k, on runs short
+    (insertion sort only) and long, with ties, -inf (the cell itself) and all-equal values."""
+    from cellbench.neighbors import block_decision
+
+    block_decision.compiled()
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 16, 17, 40, 333, 1200):
+        for kind in ("normal", "ties", "equal"):
+            values = {"normal": rng.normal(size=m), "ties": rng.integers(0, 4, size=m).astype(float),
+                      "equal": np.full(m, 2.5)}[kind]
+            values[rng.integers(m)] = -np.inf
+            for k in sorted({1, min(2, m), m // 3 + 1, m // 2 + 1, m}):
+                work = np.concatenate([values, rng.normal(size=3)])  # values beyond m are not looked at
+                got = block_decision.kth_smallest(work, m, k, np.empty(m + 3))
+                assert got == np.partition(values, k - 1)[k - 1], (m, kind, k)
+
+
 @pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("k", [1, 15, 200])
 def test_block_decision_gives_numpys_survivors(small_tiles, X, k, include_self):

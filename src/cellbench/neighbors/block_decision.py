@@ -1,13 +1,14 @@
 """The first half of a symmetric-search block's decision, in one compiled pass over its held pairs.
 
 Why it exists: `symmetric.SymmetricExactKnn._finish` turns a block's held candidate pairs (about
-2 k a row: 430 at k = 200 on 100k x 64) into its k nearest. In numpy that is a dozen passes over the
+2-3 k a row: 430, now 595 at k = 200 on 100k x 64) into its k nearest. In numpy that is a dozen passes over the
 pairs (the pieces sorted by row, their float64 bounds, two padded tables and their partitions for
 each row's k-th smallest upper and lower bound, masks and gathers): 23 ms a block of 512 rows at
 k = 200, about 100 ns a pair. Here one compiled loop groups the pairs by row (a stable counting sort,
 so each row's columns keep their ascending order), computes the bounds with the same float64
 operations, and selects each row's k-th smallest upper bound (and, for neighbour sets, the k-th
-smallest lower bound of the survivors) in place: 9 ms a block. A k-th smallest value is the same
+smallest lower bound of the survivors) by a branch-free selection (`_kth_smallest`): 9 ms a block
+with 430 pairs a row; with 595, 14 ms with a quickselect and 9-10 ms with the branch-free one. A k-th smallest value is the same
 whatever selects it, and every other operation is the numpy code's own, so the survivors are the
 same pairs in the same order, to the bit (tests/test_neighbors.py compares both); `_finish` goes on
 from them as before, the exact float64 distances of the undecided pairs included.
@@ -32,31 +33,48 @@ CACHED_MIN_CELLS_X_K = 6_000_000
 UNCACHED_MIN_CELLS_X_K = 26_000_000
 
 
-def _kth_smallest(values, m, k):  # pragma: no cover (compiled)
-    """The k-th smallest (1-based) of values[:m], m >= k, reordering them in place (quickselect with a
-    median of three; numba's np.partition copies its input on every call)."""
-    lo, hi, want = 0, m - 1, k - 1
-    while hi > lo:
-        mid = (lo + hi) // 2
-        a, b, c = values[lo], values[mid], values[hi]
-        pivot = max(min(a, b), min(max(a, b), c))
-        i, j = lo, hi
-        while i <= j:
-            while values[i] < pivot:
-                i += 1
-            while values[j] > pivot:
-                j -= 1
-            if i <= j:
-                values[i], values[j] = values[j], values[i]
-                i += 1
-                j -= 1
-        if want <= j:
-            hi = j
-        elif want >= i:
-            lo = i
+def _kth_smallest(values, m, k, spare):  # pragma: no cover (compiled)
+    """The k-th smallest (1-based) of values[:m], m >= k; values and spare (length >= m) are overwritten.
+
+    Why branch-free: a Hoare quickselect's comparisons go either way at random, about one
+    mispredicted branch an element and pass (15 ns an element for 1200 values, k = 200). Here each
+    pass copies every value into `spare` and advances the write position by the comparison's 0 or 1,
+    first the values below the pivot (median of three), then, when the k-th is not among those nor
+    equal to the pivot, the values above it: 4.4 ns an element. The rest, 16 values at most, is
+    sorted by insertion. Values must not be NaN (the search's bounds never are)."""
+    a, b = values, spare
+    want = k - 1
+    while m > 16:
+        x, y, z = a[0], a[m // 2], a[m - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        below = 0
+        equal = 0
+        for t in range(m):
+            v = a[t]
+            b[below] = v
+            below += v < pivot
+            equal += v == pivot
+        if want < below:
+            m = below
+        elif want < below + equal:
+            return pivot
         else:
-            return values[want]
-    return values[want]
+            above = 0
+            for t in range(m):
+                v = a[t]
+                b[above] = v
+                above += v > pivot
+            want -= below + equal
+            m = above
+        a, b = b, a
+    for t in range(1, m):
+        v = a[t]
+        u = t - 1
+        while u >= 0 and a[u] > v:
+            a[u + 1] = a[u]
+            u -= 1
+        a[u + 1] = v
+    return a[want]
 
 
 #: `_kth_smallest` compiled; a module global, not a closure variable, so that numba can cache `_survivors`
@@ -64,11 +82,11 @@ kth_smallest = None
 
 
 def _survivors(r, cols, products, sq, r0, k, two_gamma, include_self, with_sure, starts, filled, col, low,
-              scratch, out_r, out_c, out_low, out_up, out_sure):  # pragma: no cover (compiled)
+              scratch, spare, out_r, out_c, out_low, out_up, out_sure):  # pragma: no cover (compiled)
     """Pairs (row in block r, column, float32 lower bound S) to the pairs that may be among their
     row's k nearest, grouped by row in their original order, into out_*[:count]; returns count.
     out_sure (with_sure only): upper bound below the row's k-th smallest lower bound among the
-    survivors. starts (rows + 1) and filled (rows) are zeros; col, low, scratch one per pair."""
+    survivors. starts (rows + 1) and filled (rows) are zeros; col, low, scratch, spare one per pair."""
     n = r.shape[0]
     n_rows = filled.shape[0]
     for t in range(n):
@@ -99,7 +117,7 @@ def _survivors(r, cols, products, sq, r0, k, two_gamma, include_self, with_sure,
             out_up[first + m] = upper
             scratch[m] = upper
             m += 1
-        kth_upper = np.inf if m < k else kth_smallest(scratch, m, k)
+        kth_upper = np.inf if m < k else kth_smallest(scratch, m, k, spare)
         for p in range(first, first + m):  # survivors: lower bound at most the k-th smallest upper
             if out_low[p] <= kth_upper:
                 out_r[n_out] = i
@@ -113,7 +131,7 @@ def _survivors(r, cols, products, sq, r0, k, two_gamma, include_self, with_sure,
             if kept >= k:
                 for p in range(kept):
                     scratch[p] = out_low[first + p]
-                kth_lower = kth_smallest(scratch, kept, k)
+                kth_lower = kth_smallest(scratch, kept, k, spare)
             for p in range(first, n_out):
                 out_sure[p] = out_up[p] < kth_lower
     return n_out
@@ -142,5 +160,5 @@ def survivors(pieces: list, sq: np.ndarray, r0: int, n_rows: int, k: int, two_ga
     out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n), np.empty(n), np.zeros(n, np.bool_))
     count = compiled()[0](r, cols, products, sq, r0, k, two_gamma, include_self, with_sure,
                           np.zeros(n_rows + 1, np.int64), np.zeros(n_rows, np.int64), np.empty(n, np.int64),
-                          np.empty(n), np.empty(n), *out)
+                          np.empty(n), np.empty(n), np.empty(n), *out)
     return tuple(x[:count] for x in out)

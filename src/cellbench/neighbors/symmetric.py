@@ -19,7 +19,7 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `Ex
   S = -2 x.y + lo_x + lo_y, and |x - y|^2 lies in [S, S + 2 g (|x|^2 + |y|^2)]: g = (4 d + 64) eps32
   is at least twice the rounding of inputs, the (d + 2)-term dot product and the additions.
 - Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
-  compared with the cells of the lists nearest to it (at least max(2048, 40 k) of them). The k-th smallest
+  compared with the cells of the lists nearest to it (at least max(2048, 20 k) of them). The k-th smallest
   upper bound there is >= the true k-th distance: every true neighbour lies below it.
 - Tiles (`_tile`, or `_tile_scanned` with the compiled pass; both list candidates by row, then column):
   rows of block I against the columns of blocks J >= I. Entries with S at most
@@ -51,8 +51,10 @@ LIST_CELLS = 1024
 LIST_SEED = 42
 #: Each list's rows are bounded against at least max(BOUND_COLUMNS, BOUND_PER_K x k) nearby cells:
 #: tighter bounds cost more here and save in the tiles; fastest at 100k x 64 for k = 15 and k = 200.
+#: Since the bit-mask scan made loose bounds cheaper, 20 x k beats 40 x k at k = 200 (paired runs:
+#: 0.93x the search; 595 instead of 418 candidates a row; 10 x k and 15 x k were slower again).
 BOUND_COLUMNS = 2048
-BOUND_PER_K = 40
+BOUND_PER_K = 20
 #: From this many cells on, tiles are tested by the compiled single pass (`tile_scan`; numba's
 #: compile time, about 0.5 s once per process, is then small against the search).
 SCAN_MIN_CELLS = 20_000
@@ -80,9 +82,10 @@ class TooManyCandidates(RuntimeError):
 def fits(n: int, k: int) -> bool:
     """Whether n x (k + 16) held pairs fit in CANDIDATE_BYTES.
 
-    A row has about 2 k candidates (410 for k = 200 at 100k x 64), and its column-side ones from earlier
-    blocks wait for its own block: at the half-way point about a quarter of all pairs are held, so
-    n x (k + 16) leaves a factor of two for looser bounds; past the cap `blocks` raises TooManyCandidates.
+    A row has about 3 k candidates (595 for k = 200 at 100k x 64: 15M pairs held at most), and its
+    column-side ones from earlier blocks wait for its own block: at the half-way point about a quarter
+    of all pairs are held, so n x (k + 16) leaves a factor of about 1.5 for looser bounds; past the
+    cap `blocks` raises TooManyCandidates.
     """
     return PAIR_BYTES * n * (k + 16) <= CANDIDATE_BYTES
 
