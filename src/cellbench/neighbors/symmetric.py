@@ -19,8 +19,9 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `Ex
   S = -2 x.y + lo_x + lo_y, and |x - y|^2 lies in [S, S + 2 g (|x|^2 + |y|^2)]: g = (4 d + 64) eps32
   is at least twice the rounding of inputs, the (d + 2)-term dot product and the additions.
 - Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
-  compared with the cells of the lists nearest to it (at least max(2048, 20 k) of them). The k-th smallest
-  upper bound there is >= the true k-th distance: every true neighbour lies below it.
+  compared with the cells of the lists nearest to it (at least max(2048, 20 k) of them; 40 k above
+  200k cells). The k-th smallest upper bound there is >= the true k-th distance: every true
+  neighbour lies below it.
 - Tiles (`_tile`, or `_tile_scanned` with the compiled pass; both list candidates by row, then column):
   rows of block I against the columns of blocks J >= I. Entries with S at most
   row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
@@ -49,12 +50,18 @@ TILE_BLOCKS = 8
 #: Cells per k-means list of the bound search, and the k-means' seed (fixed: only speed depends on it).
 LIST_CELLS = 1024
 LIST_SEED = 42
-#: Each list's rows are bounded against at least max(BOUND_COLUMNS, BOUND_PER_K x k) nearby cells:
-#: tighter bounds cost more here and save in the tiles; fastest at 100k x 64 for k = 15 and k = 200.
-#: Since the bit-mask scan made loose bounds cheaper, 20 x k beats 40 x k at k = 200 (paired runs:
-#: 0.93x the search; 595 instead of 418 candidates a row; 10 x k and 15 x k were slower again).
+#: Each list's rows are bounded against at least max(BOUND_COLUMNS, per_k x k) nearby cells, per_k =
+#: BOUND_PER_K up to LOOSE_BOUND_MAX_CELLS cells and TIGHT_BOUND_PER_K above: tighter bounds cost more
+#: here and save in the tiles and the decision. Measured at k = 200 on the benchmark's data (row-side
+#: candidates a row, all columns): 100k: 595 with 20 x k against 418 with 40 x k, and 20 x k 0.93x the
+#: search in paired runs since the bit-mask scan made candidates cheap; 300k: 916 against 578, about
+#: even; 1M: 2,297 against 1,341, so that 20 x k would hold about 5.7 GB of pairs at once, over
+#: CANDIDATE_BYTES (the search would fall back to row streaming), and cost more in the decision than
+#: it saves in the bounds. The bound's nearby cells are a smaller share of all cells as n grows.
 BOUND_COLUMNS = 2048
 BOUND_PER_K = 20
+TIGHT_BOUND_PER_K = 40
+LOOSE_BOUND_MAX_CELLS = 200_000
 #: From this many cells on, tiles are tested by the compiled single pass (`tile_scan`; numba's
 #: compile time, about 0.5 s once per process, is then small against the search).
 SCAN_MIN_CELLS = 20_000
@@ -82,10 +89,10 @@ class TooManyCandidates(RuntimeError):
 def fits(n: int, k: int) -> bool:
     """Whether n x (k + 16) held pairs fit in CANDIDATE_BYTES.
 
-    A row has about 3 k candidates (595 for k = 200 at 100k x 64: 15M pairs held at most), and its
-    column-side ones from earlier blocks wait for its own block: at the half-way point about a quarter
-    of all pairs are held, so n x (k + 16) leaves a factor of about 1.5 for looser bounds; past the
-    cap `blocks` raises TooManyCandidates.
+    A row has about 2-7 k candidates (595 for k = 200 at 100k x 64: 15M pairs held at most; 1,341 at
+    1M, whose bounds come from 40 x k cells), and its column-side ones from earlier blocks wait for
+    its own block: at the half-way point about a quarter of all pairs are held, so at 1M x 200 about
+    3.4 GB of the 4 GiB; past the cap `blocks` raises TooManyCandidates.
     """
     return PAIR_BYTES * n * (k + 16) <= CANDIDATE_BYTES
 
@@ -178,7 +185,8 @@ class SymmetricExactKnn:
         # 240 MB at 1M cells); they only order the lists, so rounding changes speed, never the answer
         norms = np.einsum("ij,ij->i", self.centroids, self.centroids)
         between = norms[:, None] + norms[None, :] - 2.0 * (self.centroids @ self.centroids.T)
-        want = min(self.n, max(BOUND_COLUMNS, BOUND_PER_K * self.k))
+        per_k = BOUND_PER_K if self.n <= LOOSE_BOUND_MAX_CELLS else TIGHT_BOUND_PER_K
+        want = min(self.n, max(BOUND_COLUMNS, per_k * self.k))
         shift = (2 * self.gamma * self.sq).astype(np.float32)
         bound = np.empty(self.n)
         own_value = -np.inf if self.include_self else np.inf
