@@ -10,7 +10,8 @@ and scale_latest.md (the README's tables):
    (benchmarks/gemm_floor.py).
 3. Each task at each size in its own process (seeded synthetic embedding of run_benchmark.py, the
    exact defaults), through benchmarks/phases.py: whole-process wall time and peak RSS, plus the
-   time of each phase (neighbour search, Leiden, silhouette, classifier folds).
+   time of each phase (neighbour search, Leiden, silhouette, classifier folds). numba's disk cache
+   is filled first (`run_benchmark.fill_numba_cache`), so no row pays the compiling.
 4. Ratios: integration's process and its search, clustering's graph search, and the silhouette, each
    over the floor; clustering's process over (floor + its Leiden). A fitted exponent per task (least
    squares of log time on log cells over the sizes from 30k on) and a log-log plot.
@@ -351,6 +352,8 @@ def main(argv=None) -> int:
         if (REPO / ".parity-venv").exists():
             host["blas"][f"cz-benchmarks ({variant})"] = blas_of(str(rb.parity_python()), env)
     loads, rows, refs, fits = [os.getloadavg()[0]], [], [], {}
+    if sizes:
+        rb.fill_numba_cache()
     for n in sizes:
         path = work / f"synthetic_{n}.h5ad"
         if not path.exists():
