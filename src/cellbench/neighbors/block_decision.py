@@ -1,17 +1,18 @@
 """The first half of a symmetric-search block's decision, in one compiled pass over its held pairs.
 
 Why it exists: `symmetric.SymmetricExactKnn._finish` turns a block's held candidate pairs (about
-2-3 k a row: 430, now 595 at k = 200 on 100k x 64) into its k nearest. In numpy that is a dozen passes over the
-pairs (the pieces sorted by row, their float64 bounds, two padded tables and their partitions for
-each row's k-th smallest upper and lower bound, masks and gathers): 23 ms a block of 512 rows at
-k = 200, about 100 ns a pair. Here one compiled loop groups the pairs by row (a stable counting sort,
-so each row's columns keep their ascending order), computes the bounds with the same float64
-operations, and selects each row's k-th smallest upper bound (and, for neighbour sets, the k-th
-smallest lower bound of the survivors) by a branch-free selection (`_kth_smallest`): 9 ms a block
-with 430 pairs a row; with 595, 14 ms with a quickselect and 9-10 ms with the branch-free one. A k-th smallest value is the same
-whatever selects it, and every other operation is the numpy code's own, so the survivors are the
-same pairs in the same order, to the bit (tests/test_neighbors.py compares both); `_finish` goes on
-from them as before, the exact float64 distances of the undecided pairs included.
+2-3 k a row: 595 at k = 200 on 100k x 64) into its k nearest. In numpy that is a dozen passes over
+the pairs (the pieces sorted by row, their float64 bounds, two padded tables and their partitions
+for each row's k-th smallest upper and lower bound, masks and gathers): 23 ms a block of 512 rows
+at k = 200 with 430 pairs a row, about 100 ns a pair. Here one compiled loop groups the pairs by
+row (a stable counting sort, so each row's columns keep their ascending order), computes the bounds
+with the same float64 operations, and selects each row's k-th smallest upper bound (and, for
+neighbour sets, the k-th smallest lower bound of the survivors) without branches (`_kth_smallest`):
+9 ms a block with 430 pairs a row; with 595, 14 ms by a quickselect, 9-10 ms branch-free. A k-th
+smallest value is the same whatever selects it, and every other operation is the numpy code's own,
+so the survivors are the same pairs in the same order, to the bit (tests/test_neighbors.py compares
+both); `_finish` goes on from them as before, the exact float64 distances of the undecided pairs
+included.
 
 It takes about 1.5 s to compile (numba), 0.35 s to load once kept on disk where numba can (`_jit`):
 the search uses it only where the saving outweighs that (`worth_it`: integration's k = 200 from
