@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import threading
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -163,8 +164,6 @@ emit = None
 @functools.cache
 def compiled():
     """The compiled scan, built once per process (a `TileScanner` asks for it on the caller's thread)."""
-    import numba
-
     global emit
     emit = numba.njit(inline="always", boundscheck=False)(_emit)  # inlined into the scan: no call, no reference counts
 
@@ -179,8 +178,8 @@ def compiled():
         length minus SLACK means they overflowed (the caller restores the counts and reruns with more
         room). owner_rows is a multiple of 8, so the 8 columns of a group share their owner.
 
-        Each group of 8 products is one pair of bit masks (`_simd.at_most_masks8`); only the set bits
-        are visited (`_simd.lowest_bit`, in increasing column order) by `_emit`. The last w % 8
+        Each group of 8 products is one pair of bit masks (`at_most_masks8`); only the set bits
+        are visited (`lowest_bit`, in increasing column order) by `_emit`. The last w % 8
         columns are tested one by one into the same two masks.
         """
         m, w = S.shape
