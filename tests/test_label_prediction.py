@@ -212,15 +212,16 @@ def test_fast_knn_classifier_ties_and_duplicates():
         knn_classifier.exact_query_knn(train[:3], query, 5)
 
 
-@pytest.mark.parametrize("scan", [False, True])
-def test_query_search_is_brute_force(pbmc, monkeypatch, scan):
+@pytest.mark.parametrize(("scan", "tile_columns"), [(False, 200), (True, 200), (True, 160)])
+def test_query_search_is_brute_force(pbmc, monkeypatch, scan, tile_columns):
     """`neighbors.query`: every query row's k nearest training rows by (distance, index), with the
-    compiled scan and without, over blocks and tiles that do not divide the data; duplicated training
-    cells make exact ties that must go to the lower index."""
+    compiled loop and without, over blocks and tiles that do not divide the data (tiles of whole
+    column panels, packed once, and not); duplicated training cells make exact ties that must go to
+    the lower index."""
     from cellbench.neighbors import query
 
     monkeypatch.setattr(query, "QUERY_ROWS", 48)
-    monkeypatch.setattr(query, "TILE_COLUMNS", 200)
+    monkeypatch.setattr(query, "TILE_COLUMNS", tile_columns)
     X = pbmc.obsm["X_pca"].astype(np.float64)
     train = np.vstack([X[:400], X[:100]])
     queries = X[400:]

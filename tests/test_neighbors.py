@@ -371,46 +371,58 @@ def test_symmetric_tiles_hand_over_to_row_streaming_when_candidates_pile_up(smal
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("width", [1, 7, 8, 61, 256])
+@pytest.mark.parametrize("width", [1, 7, 16, 61, 256])
 def test_tile_scan_writes_numpys_candidates(monkeypatch, width, sparse):
-    """The compiled scan (8-column bit masks, fixed slots, arrays grown and rescanned on overflow)
-    against the numpy definition: every product at most its row's bound (row side) or its column's
-    bound from `first` on (column side, per owner block), in row-major order, as held pairs. Ties
-    with the bound are in, NaN never; widths below, at and off a multiple of 8; groups with all 8
-    columns in (the slots' loop); a tile's second piece (rows 64..) keeps adding to the same arrays;
-    a few candidates only, which fit the arrays' first length but not its slack. Integer-valued inputs make every product exact, whatever GEMM made it, and bounds tie with many."""
+    """The register-tile loop (6 x 16 products tested in registers, packed panels with padding,
+    arrays grown and the tile made again on overflow) against the numpy definition: every product at
+    most its row's bound (row side) or its column's bound from `first` on (column side, per owner
+    block), as held pairs, each row's columns and each column's rows ascending (what the searches'
+    stable grouping by row needs). Ties with the bound are in, NaN never; widths below, at and off a
+    multiple of 16 and rows off a multiple of 6 (the padding never yields a candidate); a row with
+    every column in; a few candidates only, fewer than the arrays' first length. Integer-valued
+    inputs make every product exact, whatever order sums it, and bounds tie with many."""
     from cellbench.neighbors import tile_scan
 
     monkeypatch.setattr(tile_scan, "START_CAPACITY", 4)
+    monkeypatch.setattr(tile_scan, "CHUNK_PANELS", 5)  # several chunks of row panels
     rng = np.random.default_rng(width)
     rows, dim, owner_rows = 70, 5, 16
-    left = rng.integers(-8, 9, size=(rows, dim)).astype(np.float32)  # small integers: every GEMM's
-    right_t = rng.integers(-8, 9, size=(dim, width)).astype(np.float32)  # products exact, ties plenty
+    left = rng.integers(-8, 9, size=(rows, dim)).astype(np.float32)  # small integers: every product
+    right_t = rng.integers(-8, 9, size=(dim, width)).astype(np.float32)  # exact, ties plenty
     S = left @ right_t
     row_bound = np.quantile(S, 0.1, axis=1, method="lower").astype(np.float32)  # products: ties
     col_bound = np.quantile(S, 0.1, axis=0, method="lower").astype(np.float32)
-    row_bound[3] = np.inf  # a whole row in: groups of 8 candidates
-    if sparse:  # a handful of candidates: fewer than the arrays' first length, yet past its SLACK
+    row_bound[3] = np.inf  # a whole row in
+    if sparse:  # a handful of candidates: fewer than the arrays' first length
         row_bound[:] = -np.inf
         row_bound[0] = S[0].min()
         col_bound[:] = -np.inf
     left[9, :] = np.nan  # a row of NaN products: never a candidate
     S = left @ right_t
     first = width // 3
-    scanner = tile_scan.TileScanner(max(width, 8), owner_rows=owner_rows if width >= 16 else 8)
+    scanner = tile_scan.TileScanner(max(width, 16), owner_rows=owner_rows)
     row_side, col_sides = scanner.tile(left, right_t, row_bound, col_bound, first, row_offset=1000, col_offset=64)
+
+    def by_row(r, c, v):
+        """Grouped by row as the searches do (stable); checks the columns already ascend in each row."""
+        order = np.argsort(r, kind="stable")
+        r, c, v = r[order], c[order], v[order]
+        assert np.all((np.diff(r) > 0) | (np.diff(c) > 0))
+        return r, c, v
 
     i, j = np.nonzero(S <= row_bound[:, None])
     assert [x.dtype for x in row_side] == [np.int16, np.int32, np.float32]
-    np.testing.assert_array_equal(row_side[0], i)
-    np.testing.assert_array_equal(row_side[1], j + 64)
-    np.testing.assert_array_equal(row_side[2], S[i, j])
+    r, c, v = by_row(*row_side)
+    np.testing.assert_array_equal(r, i)
+    np.testing.assert_array_equal(c, j + 64)
+    np.testing.assert_array_equal(v, S[i, j])
     mask = S <= col_bound[None, :]
     mask[:, :first] = False
-    i, j = np.nonzero(mask)
+    j, i = np.nonzero(mask.T)  # by column, then row
     owner = j // scanner.owner_rows
     assert len(col_sides) == -(-width // scanner.owner_rows)
-    for o, (r, c, v) in enumerate(col_sides):
+    for o, side in enumerate(col_sides):
+        r, c, v = by_row(*side)
         keep = owner == o
         np.testing.assert_array_equal(r, j[keep] - o * scanner.owner_rows)
         np.testing.assert_array_equal(c, i[keep] + 1000)
@@ -418,11 +430,25 @@ def test_tile_scan_writes_numpys_candidates(monkeypatch, width, sparse):
     assert 0 < row_side[0].size <= 4 if sparse else row_side[0].size > width and sum(len(side[0]) for side in col_sides)
 
 
-def test_tile_scan_needs_owner_blocks_of_whole_groups():
+def test_tile_scan_packs_panels_with_zero_padding():
+    """Row panels of 6 and column panels of 16, each k-major: the layout the register tile reads."""
+    from cellbench.neighbors import tile_scan
+
+    left = np.arange(8 * 3, dtype=np.float32).reshape(8, 3)
+    rows = tile_scan.pack_rows(left).reshape(2, 3, 6)
+    np.testing.assert_array_equal(rows[0], left[:6].T)
+    np.testing.assert_array_equal(rows[1], np.hstack([left[6:].T, np.zeros((3, 4), np.float32)]))
+    right_t = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
+    cols = tile_scan.pack_columns(right_t).reshape(2, 3, 16)
+    np.testing.assert_array_equal(cols[0], right_t[:, :16])
+    np.testing.assert_array_equal(cols[1], np.hstack([right_t[:, 16:], np.zeros((3, 12), np.float32)]))
+
+
+def test_tile_scan_needs_owner_blocks_of_whole_panels():
     from cellbench.neighbors.tile_scan import TileScanner
 
-    with pytest.raises(ValueError, match="multiple of 8"):
-        TileScanner(64, owner_rows=12)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        TileScanner(64, owner_rows=24)
 
 
 def test_symmetric_tiles_only_when_their_candidates_fit():
@@ -449,3 +475,21 @@ def test_precompile_fills_numbas_cache_for_the_search(tmp_path):
     log = out.stdout + out.stderr
     assert "tile_scan" in log and "_survivors" in log and "data saved" not in log
     assert log.count("data loaded") >= 2
+
+
+def test_kth_per_row_equals_numpys_partition():
+    """The bounds' compiled selection (a sampled pivot, the values at most it, then a selection among
+    those): numpy's k-th smallest of every row, with ties, infinities, rows whose pivot keeps fewer
+    than k values (the whole row is selected from then), k = 1 and k = the row's length."""
+    from cellbench.neighbors import block_decision
+
+    rng = np.random.default_rng(5)
+    for w, k in ((4096, 200), (4096, 300), (2500, 15), (300, 200), (200, 200), (5000, 1), (33, 7)):
+        values = rng.normal(size=(40, w)).astype(np.float32)
+        values[1] = rng.integers(0, 3, size=w)  # ties with the pivot and the k-th
+        values[2, ::2] = -np.inf
+        values[3, 0] = np.inf
+        values[4] = 1.0
+        values[4, :: max(1, w // block_decision.PIVOT_SAMPLE)] = -1.0  # the sample alone below: fallback when k large
+        got = block_decision.kth_per_row(np.ascontiguousarray(values), k)
+        np.testing.assert_array_equal(got, np.partition(values, k - 1, axis=1)[:, k - 1], err_msg=f"w={w} k={k}")

@@ -81,6 +81,39 @@ def _kth_smallest(values, m, k, spare):  # pragma: no cover (compiled)
 #: `_kth_smallest` compiled; a module global, not a closure variable, so that numba can cache `_survivors`
 kth_smallest = None
 
+#: Values each row's pivot is chosen from in `_kth_per_row` (about this many, evenly spaced).
+PIVOT_SAMPLE = 256
+
+
+def _kth_per_row(values, k, out, kept, spare):  # pragma: no cover (compiled)
+    """out[i] = the k-th smallest (1-based) of row i of values (m x w, w >= k, no NaN); kept and
+    spare (length >= w) are overwritten.
+
+    Why: the search's bounds need this for every row against its ~2-5k nearby cells; numpy's
+    partition takes 7.3 ns an element. Here a pivot is taken from an evenly spaced sample of the row
+    (its value of rank about 2 k x sample / w + 4, so that about twice k values fall below it), one
+    branch-free pass keeps the values at most the pivot, and `_kth_smallest` selects among those
+    (about 2 k); when fewer than k are kept (rare), it selects among the whole row. The k-th
+    smallest of the kept values is the row's: every value left out is larger than all kept."""
+    m, w = values.shape
+    step = max(1, w // PIVOT_SAMPLE)
+    n_sample = (w + step - 1) // step
+    rank = min(n_sample, 2 * k * n_sample // w + 4)
+    for i in range(m):
+        for t in range(n_sample):
+            kept[t] = values[i, t * step]
+        pivot = kth_smallest(kept, n_sample, rank, spare)
+        count = 0
+        for t in range(w):
+            v = values[i, t]
+            kept[count] = v
+            count += v <= pivot
+        if count < k:
+            for t in range(w):
+                kept[t] = values[i, t]
+            count = w
+        out[i] = kth_smallest(kept, count, k, spare)
+
 
 def _survivors(r, cols, products, sq, r0, k, two_gamma, include_self, with_sure, starts, filled, col, low,
               scratch, spare, out_r, out_c, out_low, out_up, out_sure):  # pragma: no cover (compiled)
@@ -120,12 +153,11 @@ def _survivors(r, cols, products, sq, r0, k, two_gamma, include_self, with_sure,
             m += 1
         kth_upper = np.inf if m < k else kth_smallest(scratch, m, k, spare)
         for p in range(first, first + m):  # survivors: lower bound at most the k-th smallest upper
-            if out_low[p] <= kth_upper:
-                out_r[n_out] = i
-                out_c[n_out] = out_c[p]
-                out_low[n_out] = out_low[p]
-                out_up[n_out] = out_up[p]
-                n_out += 1
+            out_r[n_out] = i  # written always, kept by advancing (no branch to mispredict)
+            out_c[n_out] = out_c[p]
+            out_low[n_out] = out_low[p]
+            out_up[n_out] = out_up[p]
+            n_out += out_low[p] <= kth_upper
         if with_sure:
             kept = n_out - first
             kth_lower = np.inf
@@ -144,6 +176,22 @@ def compiled():
     global kth_smallest
     kth_smallest = jit(_kth_smallest)[0]
     return jit(_survivors)
+
+
+@functools.cache
+def compiled_kth_per_row():
+    """`_kth_per_row` compiled, built once per process."""
+    compiled()  # its kth_smallest
+    return jit(_kth_per_row)[0]
+
+
+def kth_per_row(values: np.ndarray, k: int) -> np.ndarray:
+    """The k-th smallest (1-based) of each row of a C-contiguous float32 matrix without NaN: the
+    values `np.partition(values, k - 1, axis=1)[:, k - 1]` gives, faster (`_kth_per_row`)."""
+    w = values.shape[1]
+    out = np.empty(values.shape[0], values.dtype)
+    compiled_kth_per_row()(values, k, out, np.empty(w, values.dtype), np.empty(w, values.dtype))
+    return out
 
 
 def worth_it(n: int, k: int) -> bool:

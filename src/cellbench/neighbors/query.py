@@ -4,8 +4,8 @@ Why it exists: label prediction's kNN classifier searches each test fold (200k c
 training cells (800k). faiss's flat search, used before, keeps a heap per query row and pushes every
 one of the 200k x 800k distances through it: about 2.3 times the cost of their GEMM (657 s for one fold
 at 1M on 2 cores). Here each row first gets a bound on its k-th distance from a strided sample of the
-database, and the products, made 64 rows at a time, are tested against it by the compiled scan of
-`tile_scan` while in cache; only the few candidates under the bound are kept.
+database, and the products are made and tested against it in registers by `tile_scan`'s compiled
+loop; only the few candidates under the bound are kept.
 
 It stays exact with the scheme of `symmetric` (whose margin it reuses): with float32 data centred at
 the database mean and lo = (1 - g) |x|^2, one GEMM of [x, 1, lo_x] . [-2 y, lo_y, 1] gives S, and
@@ -66,10 +66,13 @@ class QueryKnn:
             scan = n >= SCAN_MIN_ROWS
         self.scanner = None
         if scan:
-            from cellbench.neighbors.tile_scan import TileScanner
+            from cellbench.neighbors.tile_scan import PANEL_COLS, TileScanner, pack_columns
 
             self.scanner = TileScanner(TILE_COLUMNS)
             self.no_columns = np.full(TILE_COLUMNS, -np.inf, np.float32)
+            self.right_packed = None  # packed once where tiles start on whole panels, else tile by tile
+            if TILE_COLUMNS % PANEL_COLS == 0:
+                self.right_packed = pack_columns(self.right_t)
 
     def _bounds(self, left: np.ndarray, sq_q: np.ndarray) -> np.ndarray:
         """Each row's float32 threshold on S: the k-th smallest upper bound among the sample, rounded up."""
@@ -79,12 +82,14 @@ class QueryKnn:
         return float32_threshold(ub[:, self.k - 1].astype(np.float64) + 2 * self.gamma * sq_q)
 
     def _candidates(self, left: np.ndarray, bound: np.ndarray):
-        """(row, column, S) of every product at most its row's bound, row-major within each tile."""
+        """(row, column, S) of every product at most its row's bound, each row's columns ascending."""
         rows, cols, values = [], [], []
         for c0 in range(0, self.n, TILE_COLUMNS):
             c1 = min(self.n, c0 + TILE_COLUMNS)
             if self.scanner is not None:
-                (r, j, v), _ = self.scanner.tile(left, self.right_t[:, c0:c1], bound, self.no_columns[: c1 - c0], c1 - c0)
+                packed = None if self.right_packed is None else self.right_packed[c0 * self.right_t.shape[0] :]
+                (r, j, v), _ = self.scanner.tile(left, self.right_t[:, c0:c1], bound, self.no_columns[: c1 - c0], c1 - c0,
+                                                 packed_columns=packed)
                 r = r.astype(np.int64)  # held as int16; row arithmetic below needs room
             else:
                 S = left @ self.right_t[:, c0:c1]

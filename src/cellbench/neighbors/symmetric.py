@@ -6,9 +6,9 @@ bound each row's k-th distance. Here each tile of products is computed once and 
 its sides, and each row's bound comes from a cheap search among nearby cells. Measured at 100k x 64
 on the benchmark machine's 2 cores: k = 200 neighbour sets in 7.5 s instead of 21 s, k = 15 with
 distances in 5.3 s instead of 10 s, the same neighbours. From SCAN_MIN_CELLS cells on, each tile's
-products are made 64 rows at a time and tested for both sides in one compiled pass while they are in
-cache (`tile_scan`), a quarter off the search at 100k; benchmarks/scale_curve.py compares the search
-with the bare GEMM of the same products (the floor).
+products are made 6 x 16 at a time in registers and tested for both sides there (`tile_scan`'s
+compiled loop, faster than BLAS's GEMM of the same products, which must write them all out);
+benchmarks/scale_curve.py compares the search with that bare GEMM (the floor).
 Tried and left out: cells sorted by k-means list leave no tile free of candidates on the
 benchmark's Gaussian mixture, so no tile can be skipped. Cells taken in the order of their bounds
 need one threshold test per tile instead of two; that was 10 % faster for k = 15, no faster for
@@ -22,7 +22,7 @@ How it stays exact (the same float32-candidates / float64-decision scheme as `Ex
   compared with the cells of the lists nearest to it (at least max(2048, 20 k) of them; 40 k above
   200k cells). The k-th smallest upper bound there is >= the true k-th distance: every true
   neighbour lies below it.
-- Tiles (`_tile`, or `_tile_scanned` with the compiled pass; both list candidates by row, then column):
+- Tiles (`_tile`, or `_tile_scanned` with the compiled loop; in each row its columns ascend):
   rows of block I against the columns of blocks J >= I. Entries with S at most
   row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
 - Decision (`_finish`): among a row's candidates, those whose lower bound exceeds the k-th
@@ -111,6 +111,12 @@ def precompile() -> None:
             pass
 
 
+def _partition_kth(values: np.ndarray, k: int) -> np.ndarray:
+    """The k-th smallest of each row by numpy (`block_decision.kth_per_row` gives the same, faster)."""
+    values.partition(k - 1, axis=1)
+    return values[:, k - 1]
+
+
 class SymmetricExactKnn:
     """`blocks()` yields (start, stop, indices, distances or None) for consecutive row blocks."""
 
@@ -147,12 +153,14 @@ class SymmetricExactKnn:
         self.decide = None  # the compiled first half of `_finish` (`block_decision`), where it pays
         if scan:
             from cellbench.neighbors import block_decision
-            from cellbench.neighbors.tile_scan import TileScanner
+            from cellbench.neighbors.tile_scan import PANEL_COLS, TileScanner, pack_columns
 
             self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
             if block_decision.worth_it(self.n, k):
                 self.decide = block_decision.survivors
-            self.right_t = np.ascontiguousarray(self.right.T)  # column slices feed the GEMM directly
+            self.right_t = np.ascontiguousarray(self.right.T)
+            self.panel_cols, self.panel_floats = PANEL_COLS, PANEL_COLS * self.right.shape[1]
+            self.right_packed = pack_columns(self.right_t)  # once: each tile takes its columns' panels
 
     # ---------------------------------------------------------------------------------------------
     # 1. each row's bound on its k-th squared distance
@@ -189,6 +197,9 @@ class SymmetricExactKnn:
         want = min(self.n, max(BOUND_COLUMNS, per_k * self.k))
         shift = (2 * self.gamma * self.sq).astype(np.float32)
         bound = np.empty(self.n)
+        kth_per_row = _partition_kth
+        if self.scanner is not None:  # the compiled loops are in use: the compiled selection too
+            from cellbench.neighbors.block_decision import kth_per_row
         own_value = -np.inf if self.include_self else np.inf
 
         def one(c, _):
@@ -206,8 +217,8 @@ class SymmetricExactKnn:
                 ub = self.left[chunk] @ right.T
                 ub += col_shift  # upper bound minus 2 g |x_i|^2
                 ub[np.arange(chunk.size), pos[s : s + 256]] = own_value
-                ub.partition(self.k - 1, axis=1)
-                bound[chunk] = ub[:, self.k - 1].astype(np.float64) + 2 * self.gamma * self.sq[chunk]
+                kth = kth_per_row(ub, self.k)
+                bound[chunk] = kth.astype(np.float64) + 2 * self.gamma * self.sq[chunk]
 
         for _ in map_fn(one, [(c, c) for c in range(len(lists))]):
             pass
@@ -221,7 +232,7 @@ class SymmetricExactKnn:
         """Products of block `block`'s rows with columns c0:c1 (c0 = the block's own start or later).
 
         Returns {block: [(row in block, column, S)]} for the row side and the column side. Each
-        piece lists its pairs by row, then column, which `_finish` relies on.
+        piece has each row's columns ascending (`_finish` groups pairs by row with a stable sort).
         """
         if self.scanner is not None:
             return self._tile_scanned(block, c0, c1)
@@ -243,9 +254,11 @@ class SymmetricExactKnn:
         """`_tile` with one compiled pass over the products (`tile_scan`), which writes the held pairs
         of both sides itself, the column side already split by owner block: the same pieces."""
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
+        first_panel, end_panel = c0 // self.panel_cols, -(-c1 // self.panel_cols)  # c0: a block start, a panel's
+        packed = self.right_packed[first_panel * self.panel_floats : end_panel * self.panel_floats]
         row_side, col_sides = self.scanner.tile(
             self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], max(c0, r1) - c0,
-            row_offset=r0, col_offset=c0,
+            row_offset=r0, col_offset=c0, packed_columns=packed,
         )
         pieces = {block: [row_side]}
         for owner, side in enumerate(col_sides, start=c0 // self.rows):

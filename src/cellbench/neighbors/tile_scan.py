@@ -1,27 +1,30 @@
-"""One pass over a tile of float32 products that picks both sides' candidates (a compiled loop).
+"""Tiles of float32 products made and tested in registers: both sides' candidates, no product array.
 
-Why it exists: `symmetric.SymmetricExactKnn._tile` tests each tile of products twice with numpy
-(against the rows' bounds, then against the columns' bounds), and each test writes a boolean mask
-and runs `flatnonzero` over it: four passes over 2M entries, plus index arithmetic, about as long
-as the tile's GEMM itself. Here the products are made 64 rows at a time into a buffer that stays
-in cache, and a compiled loop reads each product once and writes only the few candidates (about
-0.1-1 % of the entries), already as the search holds them (row in block int16, column int32,
-product float32) and with the column side split by the block that owns each column.
+Why it exists: the exact searches (`symmetric`, `query`) need, of each tile of products S = left .
+right (a few million), only the few entries at most their row's bound or their column's bound
+(about 0.1-1 %). A BLAS GEMM writes every product to memory and a second pass reads it back; at
+d = 64 (66 terms a product) OpenBLAS makes 62 GFLOP/s of its 100 on a core here (the short inner
+dimension leaves its packing and output writes uncovered) and the threshold pass added 10-25 %.
+Here a compiled loop makes 6 x 16 products at a time in twelve 8-float vector registers
+(`products_6x16`, fused multiply-adds over the inner dimension from panels packed once), tests them
+against both bounds while still in registers, and writes only the candidates: 1.26 ns a product
+with both tests at 100k x 64 on one Zen 4 core (105 GFLOP/s), against 1.95 ns for OpenBLAS's
+products alone on the same tiles.
 
-How the loop stays cheap: 8 products at a time are one vector load, two compares and two
-`vmovmskps` (`at_most_masks8`), so a group without candidates costs a test of one integer; a
-group's set bits are visited with `cttz` (`lowest_bit`), each side written into two fixed slots
-(`_emit`). numba cannot express the bit masks itself (LLVM vectorises the compares of a plain loop
-but never packs them into bits), hence the three small intrinsics in LLVM IR below. Measured on the
-search's own tiles at 100k x 64, one thread: 0.21 ns a product for k = 15 (0.42 with the loop
-before, which wrote a flag byte per product), 0.39-0.51 for k = 200 (0.62).
+Layout: `pack_rows` puts a tile's rows in panels of 6 (each panel k-major: the 6 values of one
+inner index together), `pack_columns` the columns in panels of 16 (the 16 values of one inner
+index together); both padded with zeros. The loop takes a column panel (4 KB, stays in L1), runs
+down up to CHUNK_PANELS row panels (about 130 KB, stay in L2), then the next column panel. So the
+candidates come out column panel by column panel, not row-major: within a row its columns ascend,
+and within a column its rows ascend, which is all the searches rely on (they group pairs by row
+with a stable sort).
 
-The comparisons are those of the numpy tests and the candidates come out in the same order
-(row-major: by row, then column). The products come from GEMM calls of another shape, whose float32
-rounding may differ in the last bit; the search's proven margin covers any such rounding, so its
-answer is the same either way (tests/test_neighbors.py runs every tile test both ways, and the scan
-alone against numpy). numba compiles the loop on first use (about 1 s) and keeps it on disk where it
-can (`_jit`); the search takes this path only from `symmetric.SCAN_MIN_CELLS` cells on.
+Exactness: the products are sums of the same terms as BLAS's, rounded in another order (sequential
+fused multiply-adds, or multiply-then-add where the CPU has no FMA: `llvm.fmuladd`). The searches'
+proven margin covers any order of rounding, so their answers are the same bits either way
+(tests/test_neighbors.py runs them both ways, and the tile against numpy's products on inputs whose
+products are exact). numba compiles the loop on first use (about 1 s) and keeps it on disk where it
+can (`_jit`); the searches take this path from `symmetric.SCAN_MIN_CELLS` cells on.
 """
 
 from __future__ import annotations
@@ -33,40 +36,85 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.core.extending import intrinsic
 
 from cellbench.neighbors._jit import jit
 
+#: Rows and columns of one register tile: 12 accumulators of 8 floats, 2 column vectors, 1 broadcast
+#: row value: 15 of the 16 vector registers AVX2 has (the classic 6 x 16 float32 micro-kernel shape).
+PANEL_ROWS = 6
+PANEL_COLS = 16
+#: Row panels run against one column panel before the next: 86 x 6 rows x 66 x 4 bytes = 136 KB at
+#: d = 64, which stays in L2 while the column panels pass; 86 panels hold a 512-row block whole (a
+#: second chunk of one panel would stream every column panel again for 6 rows).
+CHUNK_PANELS = 86
+
 # --------------------------------------------------------------------------------------------------
-# Three vector instructions numba's loops cannot express, as numba intrinsics (LLVM IR compiled with
-# the calling loop: no C compiler needed; LLVM lowers them to what the CPU has). They live in this
-# file because numba's disk cache is keyed on the file of the function it compiles: a change here
-# recompiles the scan.
+# The register tile, as a numba intrinsic in LLVM IR (compiled with the calling loop: no C compiler
+# needed; LLVM lowers the 8-float vectors to what the CPU has). numba cannot express it itself: its
+# loops keep no values in vector registers across iterations. It lives in this file because numba's
+# disk cache is keyed on the file of the function it compiles: a change here recompiles the loop.
 # --------------------------------------------------------------------------------------------------
 
 _F32x8 = ir.VectorType(ir.FloatType(), 8)
 _I64 = ir.IntType(64)
+_I32 = ir.IntType(32)
 
 
 @intrinsic
-def at_most_masks8(typingctx, values, at, bound, col_bounds, col_at):
-    """Bits t = 0..7: values[at + t] <= bound; bits 8 + t: values[at + t] <= col_bounds[col_at + t].
+def products_6x16(typingctx, rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, masks):
+    """The 6 x 16 products of row panel rows[rows_at:] and column panel cols[cols_at:] (inner terms
+    each), into out[0:96] row-major, and their tests as bit masks: masks[0] bit 16 r + t where product
+    (r, t) <= row_bound[row_at + r], rows 0-3; masks[1] the same for rows 4-5 (bit 16 (r - 4) + t);
+    masks[2] and masks[3] likewise where it is <= col_bound[col_at + t]. Returns the OR of the four.
 
-    Both arrays are contiguous float32 with 8 elements from the given positions (unchecked). The
-    comparison is IEEE `ole`, numpy's `<=` (false for NaN)."""
-    sig = types.int64(values, at, bound, col_bounds, col_at)
+    All arrays contiguous (float32, masks int64) and long enough from the given positions
+    (unchecked). The comparison is IEEE `ole`, numpy's `<=` (false for NaN)."""
+    sig = types.int64(rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, masks)
 
     def codegen(context, builder, signature, args):
-        values_arg, at_arg, bound_arg, col_arg, col_at_arg = args
-        data = context.make_array(signature.args[0])(context, builder, values_arg).data
-        col_data = context.make_array(signature.args[3])(context, builder, col_arg).data
-        v = builder.load(builder.bitcast(builder.gep(data, [at_arg]), _F32x8.as_pointer()), align=4)
-        c = builder.load(builder.bitcast(builder.gep(col_data, [col_at_arg]), _F32x8.as_pointer()), align=4)
-        b = builder.insert_element(ir.Constant(_F32x8, ir.Undefined), bound_arg, ir.Constant(ir.IntType(32), 0))
-        b = builder.shuffle_vector(b, ir.Constant(_F32x8, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8))
-        row_bits = builder.zext(builder.bitcast(builder.fcmp_ordered("<=", v, b), ir.IntType(8)), _I64)
-        col_bits = builder.zext(builder.bitcast(builder.fcmp_ordered("<=", v, c), ir.IntType(8)), _I64)
-        return builder.or_(row_bits, builder.shl(col_bits, ir.Constant(_I64, 8)))
+        def data(i):
+            return context.make_array(signature.args[i])(context, builder, args[i]).data
+
+        a, b, rb, cb, out_p, masks_p = data(0), data(2), data(5), data(7), data(9), data(10)
+        rows_at_, cols_at_, inner_, row_at_, col_at_ = args[1], args[3], args[4], args[6], args[8]
+
+        def const(v):
+            return ir.Constant(_I64, v)
+
+        def vector_at(ptr, at):
+            return builder.load(builder.bitcast(builder.gep(ptr, [at]), _F32x8.as_pointer()), align=4)
+
+        def splat(x):
+            v = builder.insert_element(ir.Constant(_F32x8, ir.Undefined), x, ir.Constant(_I32, 0))
+            return builder.shuffle_vector(v, ir.Constant(_F32x8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
+
+        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_F32x8, [_F32x8] * 3), "llvm.fmuladd.v8f32")
+        # accumulators as stack slots: LLVM's mem2reg keeps them in registers across the loop
+        acc = [cgutils.alloca_once_value(builder, ir.Constant(_F32x8, [0.0] * 8)) for _ in range(2 * PANEL_ROWS)]
+        with cgutils.for_range(builder, inner_) as loop:
+            at_b = builder.add(cols_at_, builder.mul(loop.index, const(PANEL_COLS)))
+            halves = (vector_at(b, at_b), vector_at(b, builder.add(at_b, const(8))))
+            at_a = builder.add(rows_at_, builder.mul(loop.index, const(PANEL_ROWS)))
+            for r in range(PANEL_ROWS):
+                value = splat(builder.load(builder.gep(a, [builder.add(at_a, const(r))])))
+                for h in range(2):
+                    builder.store(builder.call(fmuladd, [value, halves[h], builder.load(acc[2 * r + h])]), acc[2 * r + h])
+        col_bounds = (vector_at(cb, col_at_), vector_at(cb, builder.add(col_at_, const(8))))
+        words = [const(0)] * 4  # row side rows 0-3, rows 4-5; column side rows 0-3, rows 4-5
+        for r in range(PANEL_ROWS):
+            bound = splat(builder.load(builder.gep(rb, [builder.add(row_at_, const(r))])))
+            for h in range(2):
+                s = builder.load(acc[2 * r + h])
+                builder.store(s, builder.bitcast(builder.gep(out_p, [const(r * PANEL_COLS + 8 * h)]), _F32x8.as_pointer()), align=4)
+                shift = const(PANEL_COLS * (r % 4) + 8 * h)
+                for side, limit in ((0, bound), (2, col_bounds[h])):
+                    bits = builder.zext(builder.bitcast(builder.fcmp_ordered("<=", s, limit), ir.IntType(8)), _I64)
+                    words[side + r // 4] = builder.or_(words[side + r // 4], builder.shl(bits, shift))
+        for w, word in enumerate(words):
+            builder.store(word, builder.gep(masks_p, [const(w)]))
+        return builder.or_(builder.or_(words[0], words[1]), builder.or_(words[2], words[3]))
 
     return sig, codegen
 
@@ -95,188 +143,185 @@ def bit_count(typingctx, mask):
     return sig, codegen
 
 
+def pack_rows(left: np.ndarray) -> np.ndarray:
+    """(m, inner) float32 rows as panels of PANEL_ROWS, each k-major, zero-padded: a flat array."""
+    m, inner = left.shape
+    panels = -(-m // PANEL_ROWS)
+    packed = np.zeros((panels, inner, PANEL_ROWS), np.float32)
+    padded = np.zeros((panels * PANEL_ROWS, inner), np.float32)
+    padded[:m] = left
+    packed[:] = padded.reshape(panels, PANEL_ROWS, inner).transpose(0, 2, 1)
+    return packed.ravel()
+
+
+def pack_columns(right_t: np.ndarray) -> np.ndarray:
+    """(inner, w) float32 columns as panels of PANEL_COLS, each k-major, zero-padded: a flat array."""
+    inner, w = right_t.shape
+    panels = -(-w // PANEL_COLS)
+    padded = np.zeros((inner, panels * PANEL_COLS), np.float32)
+    padded[:, :w] = right_t
+    return np.ascontiguousarray(padded.reshape(inner, panels, PANEL_COLS).transpose(1, 0, 2)).ravel()
+
+
+def _padded_bound(bound: np.ndarray, length: int) -> np.ndarray:
+    """Bounds as float32, -inf beyond the real rows or columns (the padding's products are never in)."""
+    out = np.full(length, -np.inf, np.float32)
+    out[: bound.shape[0]] = bound
+    return out
+
+
 #: Candidates each thread's output arrays hold at first (they grow when a tile has more).
 START_CAPACITY = 1 << 16
+#: Slots one mask may write beyond a count (its candidates, or 2 placeholders): the arrays are written
+#: only while a count is at most their length minus SLACK.
+SLACK = 64
+#: Bit 63: the placeholder a fixed slot takes when a mask has fewer candidates than slots.
+_PLACEHOLDER = np.int64(-(2**63))
 
 
-#: Slots a group of 8 columns may write beyond a count (its candidates, or 2 placeholders): the
-#: arrays are written only while a count is at most their length minus SLACK.
-SLACK = 8
+def _put(t, at, r0, j0, out, line, first_r, first_c, r_step, c_step, r_arr, c_arr, v_arr):  # pragma: no cover
+    """Write candidate t of a mask (row r0 + t // 16, column j0 + t % 16 of the register tile) at
+    position `at` of line `line` of the output arrays: (first_r + r_step * row + c_step * column,
+    first_c + c_step * row + r_step * column, product); the row side passes (r_step, c_step) = (1, 0),
+    the column side (0, 1)."""
+    row, column = r0 + (t >> 4), j0 + (t & 15)
+    r_arr[line, at] = first_r + r_step * row + c_step * column
+    c_arr[line, at] = first_c + c_step * row + r_step * column
+    v_arr[line, at] = out[16 * r0 + t]
 
 
-def _emit(bits, j0, last, flat, base, tile_row, row_offset, col_offset, owner_rows,
-          row_r, row_c, row_v, n_row, cap_row, col_r, col_c, col_v, col_n, cap_col):  # pragma: no cover
-    """Write the candidates of one group of columns j0..j0 + last (bits 0-7: row side, 8-15: column
-    side) and return the new row-side count (the column side's count is advanced in col_n).
+def _emit(bits, r0, j0, out, line, first_r, first_c, r_step, c_step, n, cap, r_arr, c_arr, v_arr):  # pragma: no cover
+    """Write the candidates of one mask (`_put`) from position n on; returns n plus their number.
 
-    Why two fixed slots per side: most groups hold one or two candidates a side, and a loop that
-    stops on the last set bit mispredicts about once a candidate (measured: about half the scan's
-    time at k = 200). The two slots are always written, placeholders (column j0 + last) where
-    there are fewer candidates, and the count then advances by the true number (`bit_count`), so a
-    placeholder is overwritten by the next candidate. A side with more than two goes on in a loop.
-    Nothing is written when a count exceeds its cap (the arrays' length minus SLACK): the caller
-    sees the count and grows the arrays."""
-    row_bits = bits & 255
-    if n_row <= cap_row:
-        rest = row_bits
-        for t in range(2):
-            j = j0 + lowest_bit(rest | (1 << last))
-            row_r[n_row + t] = tile_row
-            row_c[n_row + t] = col_offset + j
-            row_v[n_row + t] = flat[base + j]
+    Why two fixed slots: most masks hold one or two candidates, and a loop that stops on the last
+    set bit mispredicts about once a mask. The two slots are always written (a placeholder, bit 63,
+    where there are fewer candidates) and the count advances by the true number (`bit_count`), so a
+    placeholder is overwritten by the next candidate; a third and later go on in a loop. Nothing is
+    written above cap (the arrays' length minus SLACK): the caller sees the count and grows them."""
+    if n <= cap:
+        rest = bits
+        for slot in range(2):
+            put(lowest_bit(rest | _PLACEHOLDER), n + slot, r0, j0, out, line, first_r, first_c, r_step, c_step,
+                r_arr, c_arr, v_arr)
             rest &= rest - 1
-        t = 2
+        at = n + 2
         while rest:
-            j = j0 + lowest_bit(rest)
+            put(lowest_bit(rest), at, r0, j0, out, line, first_r, first_c, r_step, c_step, r_arr, c_arr, v_arr)
             rest &= rest - 1
-            row_r[n_row + t] = tile_row
-            row_c[n_row + t] = col_offset + j
-            row_v[n_row + t] = flat[base + j]
-            t += 1
-    n_row += bit_count(row_bits)
-    col_bits = bits >> 8
-    o = j0 // owner_rows
-    at = col_n[o]
-    if at <= cap_col:
-        rest = col_bits
-        for t in range(2):
-            j = j0 + lowest_bit(rest | (1 << last))
-            col_r[o, at + t] = j - o * owner_rows
-            col_c[o, at + t] = row_offset + tile_row
-            col_v[o, at + t] = flat[base + j]
-            rest &= rest - 1
-        t = 2
-        while rest:
-            j = j0 + lowest_bit(rest)
-            rest &= rest - 1
-            col_r[o, at + t] = j - o * owner_rows
-            col_c[o, at + t] = row_offset + tile_row
-            col_v[o, at + t] = flat[base + j]
-            t += 1
-    col_n[o] = at + bit_count(col_bits)
+            at += 1
+    return n + bit_count(bits)
+
+
+#: `_put` and `_emit` compiled and inlined; module globals, not closure variables, so that numba can cache the loop
+put = emit = None
+
+
+def _candidates(rows, m, cols, w, inner, row_bound, col_bound, row_offset, col_offset, owner_rows, out, masks,
+                row_r, row_c, row_v, col_r, col_c, col_v, col_n):  # pragma: no cover (compiled)
+    """The candidates of the m x w products of packed rows and columns, written as they are held.
+
+    Row side (S[i, j] <= row_bound[i]): (i, col_offset + j, S) into row_r[0]/row_c[0]/row_v[0] (2-d
+    arrays of one row). Column side (S[i, j] <= col_bound[j]): to owner o = j // owner_rows, as
+    (j - o * owner_rows, row_offset + i, S) into col_r[o]/col_c[o]/col_v[o] from col_n[o] on. Returns
+    the row side's count and advances col_n; a count above its arrays' length minus SLACK means they
+    overflowed (the caller grows them and runs the tile again). owner_rows is a multiple of
+    PANEL_COLS, so a column panel has one owner. Bounds are padded to whole panels."""
+    n_row = 0
+    cap_row = row_r.shape[1] - SLACK
+    cap_col = col_r.shape[1] - SLACK
+    row_panels = -(-m // PANEL_ROWS)
+    col_panels = -(-w // PANEL_COLS)
+    for chunk in range(0, row_panels, CHUNK_PANELS):
+        for q in range(col_panels):
+            j0 = q * PANEL_COLS
+            o = j0 // owner_rows
+            real = (1 << min(PANEL_COLS, w - j0)) - 1  # the padding columns' bits cleared
+            real |= real << 16
+            real |= real << 32
+            for p in range(chunk, min(row_panels, chunk + CHUNK_PANELS)):
+                if not products_6x16(rows, p * PANEL_ROWS * inner, cols, q * PANEL_COLS * inner, inner,
+                                     row_bound, p * PANEL_ROWS, col_bound, j0, out, masks):
+                    continue
+                i0 = p * PANEL_ROWS
+                for half in range(2):
+                    r0 = 4 * half
+                    in_rows = min(4, m - i0 - r0)  # the padding rows' bits cleared
+                    if in_rows <= 0:
+                        break
+                    keep = real if in_rows == 4 else real & ((1 << (16 * in_rows)) - 1)
+                    bits = masks[half] & keep
+                    if bits:
+                        n_row = emit(bits, r0, j0, out, 0, i0, col_offset, 1, 0, n_row, cap_row, row_r, row_c, row_v)
+                    bits = masks[2 + half] & keep
+                    if bits:
+                        col_n[o] = emit(bits, r0, j0, out, o, -o * owner_rows, row_offset + i0, 0, 1, col_n[o], cap_col,
+                                        col_r, col_c, col_v)
     return n_row
-
-
-#: `_emit` compiled; a module global, not a closure variable, so that numba can cache the scan
-emit = None
 
 
 @functools.cache
 def compiled():
-    """The compiled scan, built once per process (a `TileScanner` asks for it on the caller's thread)."""
-    global emit
-    emit = numba.njit(inline="always", boundscheck=False)(_emit)  # inlined into the scan: no call, no reference counts
+    """The compiled loop, built once per process (a `TileScanner` asks for it on the caller's thread)."""
+    global put, emit
+    put = numba.njit(inline="always", boundscheck=False)(_put)  # inlined: no call, no reference counts
+    emit = numba.njit(inline="always", boundscheck=False)(_emit)
+    return jit(_candidates)[0]
 
-    def scan(S, row_bound, col_bound, piece_row, row_offset, col_offset, owner_rows,
-             row_r, row_c, row_v, n_row, col_r, col_c, col_v, col_n):  # pragma: no cover
-        """Candidates of one piece of products (rows piece_row.. of the tile), written as they are held.
-
-        Row side (S[i, j] <= row_bound[i]): (tile row, col_offset + j, S) into row_r/row_c/row_v from
-        position n_row on. Column side (S[i, j] <= col_bound[j]): to owner o = j // owner_rows, as
-        (j - o * owner_rows, row_offset + tile row, S) into col_r[o]/col_c[o]/col_v[o] from col_n[o] on.
-        Both in row-major order. Returns the new n_row and advances col_n; a count above its arrays'
-        length minus SLACK means they overflowed (the caller restores the counts and reruns with more
-        room). owner_rows is a multiple of 8, so the 8 columns of a group share their owner.
-
-        Each group of 8 products is one pair of bit masks (`at_most_masks8`); only the set bits
-        are visited (`lowest_bit`, in increasing column order) by `_emit`. The last w % 8
-        columns are tested one by one into the same two masks.
-        """
-        m, w = S.shape
-        flat = S.reshape(m * w)
-        cap_row = row_r.shape[0] - SLACK
-        cap_col = col_r.shape[1] - SLACK
-        groups = w // 8
-        for i in range(m):
-            bound = row_bound[i]
-            tile_row = piece_row + i
-            base = i * w
-            for q in range(groups):
-                bits = at_most_masks8(flat, base + 8 * q, bound, col_bound, 8 * q)
-                if bits:
-                    n_row = emit(bits, 8 * q, 7, flat, base, tile_row, row_offset, col_offset, owner_rows,
-                                 row_r, row_c, row_v, n_row, cap_row, col_r, col_c, col_v, col_n, cap_col)
-            if 8 * groups < w:  # the last w % 8 columns, as the same two masks
-                j0 = 8 * groups
-                bits = 0
-                for t in range(w - j0):
-                    v = flat[base + j0 + t]
-                    bits |= (np.int64(v <= bound) << t) | (np.int64(v <= col_bound[j0 + t]) << (t + 8))
-                if bits:
-                    n_row = emit(bits, j0, w - j0 - 1, flat, base, tile_row, row_offset, col_offset, owner_rows,
-                                 row_r, row_c, row_v, n_row, cap_row, col_r, col_c, col_v, col_n, cap_col)
-        return n_row
-
-    return jit(scan)[0]
-
-
-#: Rows of products made and scanned at a time: 64 x 4096 float32 (1 MB) stay in cache between the
-#: GEMM that writes them and the scan that reads them (whole 512 x 4096 tiles went to memory and
-#: back: GEMM and scan together 7.5 ms a tile against 5.0 ms in 64-row pieces at 100k x 64).
-PIECE_ROWS = 64
 
 #: A held candidate: (row in its block int16, column int32, product float32); blocks stay below 32768 rows.
 HELD = (np.int16, np.int32, np.float32)
 
 
 class TileScanner:
-    """Products and candidates of one tile, 64 rows at a time, in per-thread buffers reused from
-    tile to tile (a fresh 8 MB product array per tile also costs its page faults)."""
+    """Candidates of one tile at a time, into per-thread output arrays reused from tile to tile."""
 
     def __init__(self, cols: int, owner_rows: int | None = None):
         self.cols = cols
-        self.owner_rows = owner_rows or cols
-        if self.owner_rows % 8:
-            raise ValueError(f"owner_rows {self.owner_rows} must be a multiple of 8 (the scan's column groups)")
+        self.owner_rows = owner_rows or -(-cols // PANEL_COLS) * PANEL_COLS
+        if self.owner_rows % PANEL_COLS:
+            raise ValueError(f"owner_rows {self.owner_rows} must be a multiple of {PANEL_COLS} (the column panels)")
         self.owners = -(-cols // self.owner_rows)
         self._local = threading.local()
-        self.scan = compiled()
+        self.candidates = compiled()
 
     def _buffers(self):
         local = self._local
-        if not hasattr(local, "products"):
-            local.products = np.empty(PIECE_ROWS * self.cols, np.float32)
-            local.row = [np.empty(START_CAPACITY, t) for t in HELD]
+        if not hasattr(local, "row"):
+            local.out = np.empty(128, np.float32)  # 96 products; a placeholder (bit 63) may read up to 127
+            local.masks = np.empty(4, np.int64)
+            local.row = [np.empty((1, START_CAPACITY), t) for t in HELD]  # one line: indexed as the column side
             local.col = [np.empty((self.owners, START_CAPACITY), t) for t in HELD]
             local.col_n = np.zeros(self.owners, np.int64)
         return local
 
     def tile(self, left: np.ndarray, right_t: np.ndarray, row_bound: np.ndarray, col_bound: np.ndarray, first: int,
-             row_offset: int = 0, col_offset: int = 0):
+             row_offset: int = 0, col_offset: int = 0, packed_columns: np.ndarray | None = None):
         """Candidates of the products left @ right_t (tile rows are rows row_offset.. of the search,
         tile columns its columns col_offset..; col_offset a multiple of owner_rows), as held pairs:
         the row side (tile row, column, S), and per owner block o of the columns from `first` on
-        (columns col_offset + o * owner_rows ..) its column side (row in that block, row, S). Each in
-        row-major order of the tile; arrays of dtypes HELD."""
+        (columns col_offset + o * owner_rows ..) its column side (row in that block, row, S); arrays
+        of dtypes HELD, each row's columns (and each column's rows) ascending. packed_columns:
+        `pack_columns(right_t)` made once by a caller that passes the same columns again."""
         local = self._buffers()
+        m, inner = left.shape
         w = right_t.shape[1]
-        col_bound = col_bound.copy()
+        rows = pack_rows(np.asarray(left, np.float32))
+        cols = pack_columns(right_t) if packed_columns is None else packed_columns
+        row_bound = _padded_bound(row_bound, rows.size // inner)
+        col_bound = _padded_bound(col_bound, -(-w // PANEL_COLS) * PANEL_COLS)
         col_bound[:first] = -np.inf  # no column-side candidates left of `first`
-        n_row = 0
-        local.col_n[:] = 0
-        for a in range(0, left.shape[0], PIECE_ROWS):
-            piece = left[a : a + PIECE_ROWS]
-            S = local.products[: piece.shape[0] * w].reshape(piece.shape[0], w)  # C-contiguous
-            np.matmul(piece, right_t, out=S)
-            n_row = self._scan_piece(local, S, row_bound[a : a + PIECE_ROWS], col_bound, a, row_offset, col_offset, n_row)
-        row_side = tuple(x[:n_row].copy() for x in local.row)
+        while True:
+            local.col_n[:] = 0
+            n_row = self.candidates(rows, m, cols, w, inner, row_bound, col_bound, row_offset, col_offset,
+                                    self.owner_rows, local.out, local.masks, *local.row, *local.col, local.col_n)
+            need_col = int(local.col_n.max())
+            row_len, col_len = local.row[0].shape[1], local.col[0].shape[1]
+            if n_row <= row_len - SLACK and need_col <= col_len - SLACK:
+                break
+            if n_row > row_len - SLACK:  # grown, and the tile made again
+                local.row = [np.empty((1, max(n_row + SLACK, 2 * row_len)), x.dtype) for x in local.row]
+            if need_col > col_len - SLACK:
+                local.col = [np.empty((x.shape[0], max(need_col + SLACK, 2 * col_len)), x.dtype) for x in local.col]
+        row_side = tuple(x[0, :n_row].copy() for x in local.row)
         col_sides = [tuple(x[o, : local.col_n[o]].copy() for x in local.col) for o in range(-(-w // self.owner_rows))]
         return row_side, col_sides
-
-    def _scan_piece(self, local, S, row_bound, col_bound, a, row_offset, col_offset, n_row) -> int:
-        """Scan one piece into the held arrays from n_row and local.col_n on; grows them and rescans on overflow."""
-        while True:
-            before = local.col_n.copy()
-            new = self.scan(S, row_bound, col_bound, a, row_offset, col_offset, self.owner_rows,
-                            *local.row, n_row, *local.col, local.col_n)
-            need_col = int(local.col_n.max())
-            row_len, col_len = local.row[0].shape[0], local.col[0].shape[1]
-            if new <= row_len - SLACK and need_col <= col_len - SLACK:
-                return new
-            local.col_n[:] = before  # this piece's pairs are written again, into the grown arrays
-            if new > row_len - SLACK:
-                extra = max(new + SLACK, 2 * row_len) - row_len
-                local.row = [np.concatenate([x, np.empty(extra, x.dtype)]) for x in local.row]
-            if need_col > col_len - SLACK:
-                extra = max(need_col + SLACK, 2 * col_len) - col_len
-                local.col = [np.concatenate([x, np.empty((x.shape[0], extra), x.dtype)], axis=1) for x in local.col]
