@@ -8,7 +8,10 @@ time / floor says how much of a task is anything else.
 
 The products are made in 512-row x 4096-column tiles, each in pieces of 64 or 512 rows into a
 buffer reused per thread (64-row pieces stay in cache; 512-row pieces are one GEMM call each); the
-floor is the faster of the two. dim 66 = the benchmark's 64-d embedding plus the two columns the
+floor is the faster of the two. The same products are also timed through cellbench's own register
+tiles (`registers_s`: `cellbench.neighbors.tile_scan` with no candidate to write), which
+make them without writing them out, faster than BLAS here: the floor of the products as the search
+makes them. dim 66 = the benchmark's 64-d embedding plus the two columns the
 search appends to fold the squared norms into the product. Above --full-cells cells, a seeded
 subset of the 512-row blocks is timed (every block's share of the triangle is known), and the time
 is scaled by products done / products timed; the output says so ("sampled").
@@ -54,6 +57,33 @@ def floor_seconds(n: int, dim: int, threads: int, piece_rows: int, blocks: np.nd
     return time.perf_counter() - start
 
 
+def register_seconds(n: int, dim: int, threads: int, blocks: np.ndarray) -> float:
+    """Wall seconds for the same products made by cellbench's own register tiles
+    (`cellbench.neighbors.tile_scan`, the kernel the search uses), with every bound -inf so that no
+    candidate is written: the floor of the products as the search makes them, beside BLAS's."""
+    from cellbench.neighbors.tile_scan import PANEL_COLS, TileScanner, pack_columns
+
+    rng = np.random.default_rng(0)
+    left = rng.normal(size=(n, dim)).astype(np.float32)
+    right_t = np.ascontiguousarray(rng.normal(size=(dim, n)).astype(np.float32))
+    packed = pack_columns(right_t)
+    scanner = TileScanner(TILE_COLS, owner_rows=BLOCK_ROWS)
+    none = np.full(max(BLOCK_ROWS, TILE_COLS), -np.inf, np.float32)
+    tiles = [(b * BLOCK_ROWS, c0) for b in blocks for c0 in range(b * BLOCK_ROWS, n, TILE_COLS)]
+
+    def one(r0: int, c0: int) -> None:
+        rows, w = left[r0 : min(n, r0 + BLOCK_ROWS)], min(TILE_COLS, n - c0)
+        scanner.tile(rows, right_t[:, c0 : c0 + w], none[: rows.shape[0]], none[:w], w,
+                     packed_columns=packed[c0 // PANEL_COLS * PANEL_COLS * dim :])
+
+    one(*tiles[0])  # the compiled loop loaded (or compiled) before timing
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(one, *t) for t in tiles]:
+            future.result()
+    return time.perf_counter() - start
+
+
 def products_of(n: int, blocks: np.ndarray) -> int:
     """Products the given row blocks form (their rows x the columns from the block's start)."""
     starts = blocks * BLOCK_ROWS
@@ -78,10 +108,12 @@ def main(argv=None) -> int:
     scale = products_of(args.n, np.arange(n_blocks)) / products_of(args.n, blocks)
     times = {piece: floor_seconds(args.n, args.dim, args.threads, piece, blocks) * scale for piece in (64, 512)}
     best = min(times, key=times.get)
+    registers = register_seconds(args.n, args.dim, args.threads, blocks) * scale
     blas = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
     print(json.dumps({"n": args.n, "dim": args.dim, "threads": args.threads, "floor_s": round(times[best], 3),
                       "piece_rows": best, "by_piece_rows": {str(k): round(v, 3) for k, v in times.items()},
+                      "registers_s": round(registers, 3),
                       "products": products_of(args.n, np.arange(n_blocks)), "sampled": sampled,
                       "timed_blocks": len(blocks), "blocks": n_blocks, "blas": blas}))
     return 0

@@ -7,7 +7,8 @@ and scale_latest.md (the README's tables):
    thread count (threadpoolctl). Where the host pins OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE, every
    cellbench task and the floor run twice, pinned and with those variables removed.
 2. The floor at each size: the bare float32 GEMM of half the n x n products on the same threads
-   (benchmarks/gemm_floor.py).
+   (benchmarks/gemm_floor.py), and the same products through cellbench's own register tiles, which
+   make them faster than BLAS (the "register floor": what the search's products cost at least).
 3. Each task at each size in its own process (seeded synthetic embedding of run_benchmark.py, the
    exact defaults), through benchmarks/phases.py: whole-process wall time and peak RSS, plus the
    time of each phase (neighbour search, Leiden, silhouette, classifier folds). numba's disk cache
@@ -145,18 +146,21 @@ def fit_exponent(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
 
 
-def ratios(task: str, m: dict, floor_s: float) -> dict:
-    """The floor ratios the speed targets are stated in (None where the task has no such phase)."""
+def ratios(task: str, m: dict, floor_s: float, register_s: float | None = None) -> dict:
+    """The floor ratios the speed targets are stated in (None where the task has no such phase); with
+    register_s (the same products by cellbench's register tiles), each search over that floor too."""
     ph = m["phases"]
-    if task == "integration":
-        return {"process/floor": m["wall_s"] / floor_s, "search/floor": ph.get("neighbour_search", 0) / floor_s}
-    if task == "clustering":
-        leiden = ph.get("leiden", 0.0)
-        return {"process/floor": m["wall_s"] / floor_s, "search/floor": ph.get("graph_search", 0) / floor_s,
-                "process/(floor+leiden)": m["wall_s"] / (floor_s + leiden)}
     if task == "embedding":
         return {"process/floor": m["wall_s"] / floor_s, "silhouette/floor": ph.get("silhouette", 0) / floor_s}
-    return {}
+    search = {"integration": "neighbour_search", "clustering": "graph_search"}.get(task)
+    if search is None:
+        return {}
+    out = {"process/floor": m["wall_s"] / floor_s, "search/floor": ph.get(search, 0) / floor_s}
+    if task == "clustering":
+        out["process/(floor+leiden)"] = m["wall_s"] / (floor_s + ph.get("leiden", 0.0))
+    if register_s:
+        out["search/register floor"] = ph.get(search, 0) / register_s
+    return out
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -363,7 +367,8 @@ def main(argv=None) -> int:
             print(f"[scale] floor {n} ({variant})", file=sys.stderr, flush=True)
             fl = floor(n, args.threads, env, work)
             rows.append({"variant": variant, "task": "floor", "n_cells": n, "wall_s": fl["floor_s"],
-                         "peak_rss_mb": float("nan"), "sampled": fl["sampled"], "phases": fl["by_piece_rows"]})
+                         "peak_rss_mb": float("nan"), "sampled": fl["sampled"],
+                         "phases": {**fl["by_piece_rows"], "registers": fl["registers_s"]}})
             for task in tasks:
                 if n > limit.get(task, n):
                     continue
@@ -372,7 +377,8 @@ def main(argv=None) -> int:
                 loads.append(os.getloadavg()[0])
                 rows.append({"variant": variant, "task": task, "n_cells": n, "wall_s": m["wall_s"],
                              "peak_rss_mb": m["peak_rss_mb"], "floor_s": fl["floor_s"], "phases": m["phases"],
-                             "ratios": ratios(task, m, fl["floor_s"]), "values": rb.headline(m["metrics"])})
+                             "ratios": ratios(task, m, fl["floor_s"], fl["registers_s"]),
+                             "values": rb.headline(m["metrics"])})
                 print(f"[scale] {rows[-1]}", file=sys.stderr, flush=True)
                 if n in ref_sizes:  # both tools in each BLAS variant (pinned and unpinned where pinned)
                     refs += beside_reference(task, path, n, m, args, env, work, variant)

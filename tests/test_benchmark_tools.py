@@ -53,6 +53,7 @@ def test_floor_command_reports_full_or_sampled(full_cells):
     assert result["sampled"] == (full_cells < 20000)
     assert result["timed_blocks"] < result["blocks"] if result["sampled"] else result["timed_blocks"] == result["blocks"]
     assert result["floor_s"] > 0 and result["floor_s"] == min(result["by_piece_rows"].values())
+    assert result["registers_s"] > 0  # the same products by cellbench's register tiles
     assert result["blas"] and result["blas"][0]["num_threads"] >= 1 and result["blas"][0]["architecture"]
 
 
@@ -165,3 +166,11 @@ def test_gpu_commands_times_whole_commands(tmp_path):
     bad = subprocess.run([sys.executable, str(BENCH / "gpu_commands.py"), "--tasks", "label_prediction"],
                          check=False, capture_output=True, text=True)
     assert bad.returncode == 2 and "--tasks: unknown label_prediction" in bad.stderr
+
+
+def test_ratios_over_the_blas_and_the_register_floor(bench_modules):
+    ratios = bench_modules[2].ratios
+    m = {"wall_s": 12.0, "phases": {"neighbour_search": 6.0, "graph_search": 5.0, "leiden": 2.0}}
+    assert ratios("integration", m, 4.0, 3.0) == {"process/floor": 3.0, "search/floor": 1.5, "search/register floor": 2.0}
+    assert ratios("clustering", m, 4.0) == {"process/floor": 3.0, "search/floor": 1.25, "process/(floor+leiden)": 2.0}
+    assert ratios("label_prediction", m, 4.0, 3.0) == {}

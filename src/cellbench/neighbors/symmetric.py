@@ -158,9 +158,8 @@ class SymmetricExactKnn:
             self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
             if block_decision.worth_it(self.n, k):
                 self.decide = block_decision.survivors
-            self.right_t = np.ascontiguousarray(self.right.T)
             self.panel_cols, self.panel_floats = PANEL_COLS, PANEL_COLS * self.right.shape[1]
-            self.right_packed = pack_columns(self.right_t)  # once: each tile takes its columns' panels
+            self.right_packed = pack_columns(self.right.T)  # once: each tile takes its columns' panels
 
     # ---------------------------------------------------------------------------------------------
     # 1. each row's bound on its k-th squared distance
@@ -257,7 +256,7 @@ class SymmetricExactKnn:
         first_panel, end_panel = c0 // self.panel_cols, -(-c1 // self.panel_cols)  # c0: a block start, a panel's
         packed = self.right_packed[first_panel * self.panel_floats : end_panel * self.panel_floats]
         row_side, col_sides = self.scanner.tile(
-            self.left[r0:r1], self.right_t[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], max(c0, r1) - c0,
+            self.left[r0:r1], self.right.T[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], max(c0, r1) - c0,
             row_offset=r0, col_offset=c0, packed_columns=packed,
         )
         pieces = {block: [row_side]}
