@@ -256,7 +256,9 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
            else "; nothing to unpin, so one variant (host)."),
         "",
         ("Floor: the bare float32 GEMM of half the n x n products (dim 66) on the same threads "
-         "(benchmarks/gemm_floor.py; 'sampled' = a seeded subset of row blocks timed and scaled). "
+         "(benchmarks/gemm_floor.py; 'sampled' = a seeded subset of row blocks timed and scaled); "
+         "'registers': the same products by cellbench's own register tiles (no candidate written), "
+         "the floor of the products as the searches make them. "
          "Ratios are whole-process times (imports and reading included) or one phase's time over the floor, "
          "measured in the same run: the figures to compare between hosts."),
         "",
@@ -277,7 +279,9 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
         for n in sizes:
             fl = by.get((variant, "floor", n))
             cells = [f"{n:,}" + (f" ({variant})" if len(host["variants"]) > 1 else "")]
-            cells.append(f"{fl['wall_s']:.2f} s" + (" (sampled)" if fl.get("sampled") else "") if fl else "-")
+            registers = (fl or {}).get("phases", {}).get("registers")
+            cells.append(f"{fl['wall_s']:.2f} s" + (" (sampled)" if fl.get("sampled") else "")
+                         + (f"; registers {registers:.2f} s" if registers else "") if fl else "-")
             for task in ("embedding", "integration", "clustering", "label_prediction"):
                 r = by.get((variant, task, n))
                 cells.append("-" if not r else f"{r['wall_s']:.1f} s, {r['peak_rss_mb'] / 1024:.2f} GiB")

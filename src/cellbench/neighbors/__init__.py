@@ -1,6 +1,7 @@
 """The one place nearest neighbours and pairwise distances are computed.
 
-Everything here is exact euclidean geometry done with BLAS in row blocks: memory stays at one
+Everything here is exact euclidean geometry done in row blocks (with BLAS, or with the compiled
+register tiles of `tile_scan` for the large searches' products): memory stays at one
 `rows x n` block per thread, never `n x n`, and blocks run in parallel on as many Python threads as
 the BLAS may use (the CLI's --threads), each with single-threaded BLAS, over a partition that
 depends only on the data size. So results never depend on the thread count.
@@ -13,8 +14,9 @@ Where to look (each module imports only the ones above it in this list):
   (distance, index). `knn_subset`: the same for a subset of query cells (sampled metrics).
 - `symmetric`: the exact all-cells search from symmetric tiles (each product computed once, for
   both its cells); `exact` takes over where its held candidates would not fit. Its compiled loops:
-  `tile_scan` (the products' threshold tests, also `query`'s) and `block_decision` (the first half
-  of a block's decision), compiled by `_jit` and kept in numba's disk cache where it can.
+  `tile_scan` (the products made and tested against the bounds in registers, also `query`'s) and
+  `block_decision` (each row's k-th smallest bound, and the first half of a block's decision),
+  compiled by `_jit` and kept in numba's disk cache where it can.
 - `query`: the exact search of query rows against another set of cells (the kNN classifier).
 - `ivf`: a seeded faiss inverted-file search for atlases of millions of cells.
 - `backends`: the one registry of searches (`KNN_SEARCHES`: backends "exact", "ivf"; modes "auto",
