@@ -291,12 +291,28 @@ def perturbation_shipped(job: dict) -> dict:
     same = list(rebuilt.columns) == list(shipped.columns) and rebuilt.reset_index(drop=True).equals(
         shipped.reset_index(drop=True)
     )
+    # the same table up to floating point: rows matched by (condition, gene); the largest difference of
+    # each value column and the rows that differ (the rebuild's scores move from one host to another)
+    keys = [key if key in shipped.columns else "condition", "gene_id"]
+    a = rebuilt.sort_values(keys).reset_index(drop=True)
+    b = shipped.sort_values(keys).reset_index(drop=True)
+    same_rows = list(a.columns) == list(b.columns) and a[keys].equals(b[keys])
+    values = ["score", "logfoldchange", "pval", "pval_adj"]
+    diff = {c: float(np.nanmax(np.abs(a[c].to_numpy(float) - b[c].to_numpy(float)))) if same_rows else None
+            for c in values}
+    # rows with a value moved beyond float32 rounding (the table's score and logfoldchange are float32)
+    differing = int((np.abs(a[values].to_numpy(float) - b[values].to_numpy(float)) > 1e-6).any(axis=1).sum()) \
+        if same_rows else None
     return {
         "metrics": metric_json(metrics),
         "extra": {
             "evaluated_genes": {str(k): [str(g) for g in v] for k, v in dataset.target_conditions_dict.items()},
             "de_rows": len(dataset.adata.uns["de_results"]),
             "rebuilt_de_equals_shipped": bool(same),
+            "rebuilt_de_same_rows": bool(same_rows),
+            "rebuilt_de_max_diff": diff,
+            "rebuilt_de_rows_differing": differing,
+            "de_rows_shipped": len(shipped),
         },
     }
 
