@@ -32,13 +32,18 @@ BLOCK_ROWS, TILE_COLS = 512, 4096
 #: Above this many cells the floor times a seeded subset of row blocks (--full-cells).
 FULL_CELLS = 300_000
 
+def tiles_of(n: int, blocks: np.ndarray) -> list[tuple[int, int]]:
+    """(first row, first column) of the tiles of the given row blocks: each block against every column from its start."""
+    return [(b * BLOCK_ROWS, c0) for b in blocks for c0 in range(b * BLOCK_ROWS, n, TILE_COLS)]
+
+
 def floor_seconds(n: int, dim: int, threads: int, piece_rows: int, blocks: np.ndarray) -> float:
     """Wall seconds to form the products of the given row blocks against every column from their start."""
     rng = np.random.default_rng(0)
     left = rng.normal(size=(n, dim)).astype(np.float32)
     right_t = np.ascontiguousarray(rng.normal(size=(dim, n)).astype(np.float32))
     local = threading.local()
-    tiles = [(b * BLOCK_ROWS, c0) for b in blocks for c0 in range(b * BLOCK_ROWS, n, TILE_COLS)]
+    tiles = tiles_of(n, blocks)
 
     def one(r0: int, c0: int) -> None:
         if not hasattr(local, "buf"):
@@ -61,7 +66,7 @@ def register_seconds(n: int, dim: int, threads: int, blocks: np.ndarray) -> floa
     """Wall seconds for the same products made by cellbench's own register tiles
     (`cellbench.neighbors.tile_scan`, the kernel the search uses), with every bound -inf so that no
     candidate is written: the floor of the products as the search makes them, beside BLAS's."""
-    from cellbench.neighbors.tile_scan import PANEL_COLS, TileScanner, pack_columns
+    from cellbench.neighbors.tile_scan import TileScanner, pack_columns
 
     rng = np.random.default_rng(0)
     left = rng.normal(size=(n, dim)).astype(np.float32)
@@ -69,12 +74,12 @@ def register_seconds(n: int, dim: int, threads: int, blocks: np.ndarray) -> floa
     packed = pack_columns(right_t)
     scanner = TileScanner(TILE_COLS, owner_rows=BLOCK_ROWS)
     none = np.full(max(BLOCK_ROWS, TILE_COLS), -np.inf, np.float32)
-    tiles = [(b * BLOCK_ROWS, c0) for b in blocks for c0 in range(b * BLOCK_ROWS, n, TILE_COLS)]
+    tiles = tiles_of(n, blocks)
 
     def one(r0: int, c0: int) -> None:
         rows, w = left[r0 : min(n, r0 + BLOCK_ROWS)], min(TILE_COLS, n - c0)
-        scanner.tile(rows, right_t[:, c0 : c0 + w], none[: rows.shape[0]], none[:w], w,
-                     packed_columns=packed[c0 // PANEL_COLS * PANEL_COLS * dim :])
+        scanner.tile(rows, right_t[:, c0 : c0 + w], none[: rows.shape[0]], none[:w], w, col_offset=c0,
+                     packed_columns=packed)
 
     one(*tiles[0])  # the compiled loop loaded (or compiled) before timing
     start = time.perf_counter()

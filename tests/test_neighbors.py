@@ -445,10 +445,15 @@ def test_tile_scan_packs_panels_with_zero_padding():
 
 
 def test_tile_scan_needs_owner_blocks_of_whole_panels():
-    from cellbench.neighbors.tile_scan import TileScanner
+    from cellbench.neighbors.tile_scan import TileScanner, pack_columns
 
     with pytest.raises(ValueError, match="multiple of 16"):
         TileScanner(64, owner_rows=24)
+    right_t = np.ones((3, 64), np.float32)
+    none = np.full(64, -np.inf, np.float32)
+    with pytest.raises(ValueError, match="col_offset 8 is not a multiple of 16"):  # no packed panel starts there
+        TileScanner(64).tile(np.ones((4, 3), np.float32), right_t[:, 8:], none[:4], none[:56], 56, col_offset=8,
+                             packed_columns=pack_columns(right_t))
 
 
 def test_symmetric_tiles_only_when_their_candidates_fit():

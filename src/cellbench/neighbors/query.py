@@ -87,16 +87,16 @@ class QueryKnn:
         for c0 in range(0, self.n, TILE_COLUMNS):
             c1 = min(self.n, c0 + TILE_COLUMNS)
             if self.scanner is not None:
-                packed = None if self.right_packed is None else self.right_packed[c0 * self.right_t.shape[0] :]
                 (r, j, v), _ = self.scanner.tile(left, self.right_t[:, c0:c1], bound, self.no_columns[: c1 - c0], c1 - c0,
-                                                 packed_columns=packed)
+                                                 col_offset=c0, packed_columns=self.right_packed)
                 r = r.astype(np.int64)  # held as int16; row arithmetic below needs room
             else:
                 S = left @ self.right_t[:, c0:c1]
                 r, j = np.nonzero(S <= bound[:, None])
                 v = S[r, j]
+                j = j + c0
             rows.append(r)
-            cols.append(j + c0)
+            cols.append(j)
             values.append(v)
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 

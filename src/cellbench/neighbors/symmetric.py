@@ -153,12 +153,11 @@ class SymmetricExactKnn:
         self.decide = None  # the compiled first half of `_finish` (`block_decision`), where it pays
         if scan:
             from cellbench.neighbors import block_decision
-            from cellbench.neighbors.tile_scan import PANEL_COLS, TileScanner, pack_columns
+            from cellbench.neighbors.tile_scan import TileScanner, pack_columns
 
             self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
             if block_decision.worth_it(self.n, k):
                 self.decide = block_decision.survivors
-            self.panel_cols, self.panel_floats = PANEL_COLS, PANEL_COLS * self.right.shape[1]
             self.right_packed = pack_columns(self.right.T)  # once: each tile takes its columns' panels
 
     # ---------------------------------------------------------------------------------------------
@@ -253,11 +252,9 @@ class SymmetricExactKnn:
         """`_tile` with one compiled pass over the products (`tile_scan`), which writes the held pairs
         of both sides itself, the column side already split by owner block: the same pieces."""
         r0, r1 = block * self.rows, min(self.n, (block + 1) * self.rows)
-        first_panel, end_panel = c0 // self.panel_cols, -(-c1 // self.panel_cols)  # c0: a block start, a panel's
-        packed = self.right_packed[first_panel * self.panel_floats : end_panel * self.panel_floats]
         row_side, col_sides = self.scanner.tile(
             self.left[r0:r1], self.right.T[:, c0:c1], self.threshold[r0:r1], self.threshold[c0:c1], max(c0, r1) - c0,
-            row_offset=r0, col_offset=c0, packed_columns=packed,
+            row_offset=r0, col_offset=c0, packed_columns=self.right_packed,
         )
         pieces = {block: [row_side]}
         for owner, side in enumerate(col_sides, start=c0 // self.rows):

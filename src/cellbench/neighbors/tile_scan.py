@@ -143,24 +143,24 @@ def bit_count(typingctx, mask):
     return sig, codegen
 
 
+def _panels(t: np.ndarray, width: int) -> np.ndarray:
+    """(inner, n) float32 as panels of `width` of its n columns, each k-major (the width values of one
+    inner index together), zero-padded to whole panels: a flat array."""
+    inner, n = t.shape
+    panels = -(-n // width)
+    padded = np.zeros((inner, panels * width), np.float32)
+    padded[:, :n] = t
+    return np.ascontiguousarray(padded.reshape(inner, panels, width).transpose(1, 0, 2)).ravel()
+
+
 def pack_rows(left: np.ndarray) -> np.ndarray:
     """(m, inner) float32 rows as panels of PANEL_ROWS, each k-major, zero-padded: a flat array."""
-    m, inner = left.shape
-    panels = -(-m // PANEL_ROWS)
-    packed = np.zeros((panels, inner, PANEL_ROWS), np.float32)
-    padded = np.zeros((panels * PANEL_ROWS, inner), np.float32)
-    padded[:m] = left
-    packed[:] = padded.reshape(panels, PANEL_ROWS, inner).transpose(0, 2, 1)
-    return packed.ravel()
+    return _panels(left.T, PANEL_ROWS)
 
 
 def pack_columns(right_t: np.ndarray) -> np.ndarray:
     """(inner, w) float32 columns as panels of PANEL_COLS, each k-major, zero-padded: a flat array."""
-    inner, w = right_t.shape
-    panels = -(-w // PANEL_COLS)
-    padded = np.zeros((inner, panels * PANEL_COLS), np.float32)
-    padded[:, :w] = right_t
-    return np.ascontiguousarray(padded.reshape(inner, panels, PANEL_COLS).transpose(1, 0, 2)).ravel()
+    return _panels(right_t, PANEL_COLS)
 
 
 def _padded_bound(bound: np.ndarray, length: int) -> np.ndarray:
@@ -301,12 +301,18 @@ class TileScanner:
         the row side (tile row, column, S), and per owner block o of the columns from `first` on
         (columns col_offset + o * owner_rows ..) its column side (row in that block, row, S); arrays
         of dtypes HELD, each row's columns (and each column's rows) ascending. packed_columns:
-        `pack_columns(right_t)` made once by a caller that passes the same columns again."""
+        `pack_columns` of all the caller's columns, made once; this tile's start at col_offset
+        (then a multiple of PANEL_COLS). Without it the tile packs right_t itself."""
         local = self._buffers()
         m, inner = left.shape
         w = right_t.shape[1]
         rows = pack_rows(np.asarray(left, np.float32))
-        cols = pack_columns(right_t) if packed_columns is None else packed_columns
+        if packed_columns is None:
+            cols = pack_columns(right_t)
+        elif col_offset % PANEL_COLS:
+            raise ValueError(f"col_offset {col_offset} is not a multiple of {PANEL_COLS}: no packed panel starts there")
+        else:
+            cols = packed_columns[col_offset * inner :]
         row_bound = _padded_bound(row_bound, rows.size // inner)
         col_bound = _padded_bound(col_bound, -(-w // PANEL_COLS) * PANEL_COLS)
         col_bound[:first] = -np.inf  # no column-side candidates left of `first`
