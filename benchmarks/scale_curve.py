@@ -16,7 +16,11 @@ and scale_latest.md (the README's tables):
 4. Ratios: integration's process and its search, clustering's graph search, and the silhouette, each
    over the floor; clustering's process over (floor + its Leiden). A fitted exponent per task (least
    squares of log time on log cells over the sizes from 30k on) and a log-log plot.
-5. --reference-sizes: the reference (cz-benchmarks 0.15.1) on the same inputs in the same run, and
+5. --repeats N: the floor and each task run N times at each size, interleaved (floor, tasks, floor,
+   tasks, ...), and each row gives the median of its runs (each phase's median, the floor's median),
+   with the range of each run's ratio to the floor of its own round: on a shared host whose
+   neighbours load it, one run can move by 10 %.
+6. --reference-sizes: the reference (cz-benchmarks 0.15.1) on the same inputs in the same run, and
    whether every value agrees within TASKS.md (run_benchmark.compare).
 Absolute times move between hosts (the same 2-core instance type has measured 1.5-3x apart); the
 ratios to the floor, measured in the same run, are what to compare.
@@ -43,7 +47,7 @@ BENCH = Path(__file__).resolve().parent
 PIN_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 DEFAULT_SIZES = "10000,30000,100000,300000,1000000"
 TSV_COLUMNS = ["variant", "task", "n_cells", "wall_s", "peak_rss_mb", "floor_s", "ratios", "phases", "values", "sampled",
-               "run"]
+               "run", "spread"]
 
 
 def blas_of(python: str, env: dict) -> list[dict]:
@@ -163,6 +167,41 @@ def ratios(task: str, m: dict, floor_s: float, register_s: float | None = None) 
     return out
 
 
+def median_of(values: list[float]) -> float:
+    return float(sorted(values)[len(values) // 2]) if len(values) % 2 else float(sum(sorted(values)[len(values) // 2 - 1:
+                                                                                                  len(values) // 2 + 1]) / 2)
+
+
+def median_phases(runs: list[dict]) -> dict:
+    """Each phase's median over the runs (a phase missing from a run counts as 0 there)."""
+    keys = list(dict.fromkeys(k for r in runs for k in r))
+    return {k: median_of([r.get(k, 0.0) for r in runs]) for k in keys}
+
+
+def combined_floor(floors: list[dict]) -> dict:
+    """The floor rounds as one: the medians of floor_s, registers_s and each piece size's time."""
+    return {"floor_s": median_of([f["floor_s"] for f in floors]),
+            "registers_s": median_of([f["registers_s"] for f in floors]),
+            "by_piece_rows": median_phases([f["by_piece_rows"] for f in floors]),
+            "sampled": floors[0]["sampled"], "runs": [f["floor_s"] for f in floors]}
+
+
+def combined_task(task: str, runs: list[dict], floors: list[dict]) -> dict:
+    """A task's runs as one: median wall and phases, the largest peak, the first run's metrics (every run's
+    must be the same: the tasks are deterministic), and the range of each run's ratios to its own round's floor."""
+    values = [rb.headline(m["metrics"]) for m in runs]
+    if any(v != values[0] for v in values):
+        raise SystemExit(f"{task}: the repeated runs gave different values: {values}")
+    fl = combined_floor(floors)
+    m = {"wall_s": median_of([r["wall_s"] for r in runs]), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+         "phases": median_phases([r["phases"] for r in runs]), "metrics": runs[0]["metrics"]}
+    each = [ratios(task, r, f["floor_s"], f["registers_s"]) for r, f in zip(runs, floors)]
+    m["ratios"] = ratios(task, m, fl["floor_s"], fl["registers_s"])
+    m["spread"] = {k: [min(e[k] for e in each), max(e[k] for e in each)] for k in m["ratios"]} if len(runs) > 1 else {}
+    m["runs_wall_s"] = [r["wall_s"] for r in runs]
+    return m
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -208,7 +247,7 @@ def read_rows(path: Path) -> list[dict]:
                "run": raw.get("run") or path.stem}
         if raw.get("floor_s"):
             row["floor_s"] = float(raw["floor_s"])
-        for key in ("ratios", "phases"):
+        for key in ("ratios", "phases", "spread"):
             row[key] = json.loads(raw[key]) if raw.get(key, "").startswith("{") else {}
         row["values"] = raw.get("values", "")
         if row["task"] == "floor":
@@ -260,7 +299,10 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
          "'registers': the same products by cellbench's own register tiles (no candidate written), "
          "the floor of the products as the searches make them. "
          "Ratios are whole-process times (imports and reading included) or one phase's time over the floor, "
-         "measured in the same run: the figures to compare between hosts."),
+         "measured in the same run: the figures to compare between hosts."
+         + (f" Each size ran {args.repeats} rounds (floor, then every task), interleaved: times and phases are "
+            "the medians of the rounds, a ratio is of those medians, and (a-b) after it is the range of each "
+            "round's ratio to its own floor." if args.repeats > 1 else "")),
         "",
         "| cells | floor | embedding | integration | clustering | label prediction |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -291,7 +333,9 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
               "| cells | variant | task | its floor | ratios | phases (s) |", "|---:|---|---|---:|---|---|"]
     for r in rows:
         if r.get("ratios"):
-            ratio = "; ".join(f"{name} **{value:.2f}x**" for name, value in r["ratios"].items())
+            spread = r.get("spread") or {}
+            ratio = "; ".join(f"{name} **{value:.2f}x**" + (" ({:.2f}-{:.2f})".format(*spread[name]) if name in spread else "")
+                              for name, value in r["ratios"].items())
             phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
             its_floor = f"{r['floor_s']:.1f} s" if r.get("floor_s") else "-"
             lines.append(f"| {r['n_cells']:,} | {r['variant']} | {r['task']} | {its_floor} | {ratio} | {phases} |")
@@ -335,6 +379,8 @@ def main(argv=None) -> int:
                    help="TASK=N: run TASK only up to N cells (e.g. label_prediction=100000; it is hours at 1M)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--reference-sizes", default="", help="sizes where the reference also runs, e.g. 100000")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of the floor and of each task per size, interleaved; rows give their medians")
     p.add_argument("--reuse-reference", action="store_true")
     p.add_argument("--keep-latest", action="store_true",
                    help="write only scale_<stamp>.*, not scale_latest.* (e.g. one task at one more size)")
@@ -368,21 +414,26 @@ def main(argv=None) -> int:
             print(f"[scale] writing {path}", file=sys.stderr, flush=True)
             rb.write_synthetic(path, n)
         for variant, env in variants.items():
-            print(f"[scale] floor {n} ({variant})", file=sys.stderr, flush=True)
-            fl = floor(n, args.threads, env, work)
+            floors, runs = [], {}
+            for round_ in range(args.repeats):  # interleaved: a slow spell of the host hits floor and tasks alike
+                print(f"[scale] floor {n} ({variant}), round {round_ + 1} of {args.repeats}", file=sys.stderr, flush=True)
+                floors.append(floor(n, args.threads, env, work))
+                for task in tasks:
+                    if n > limit.get(task, n):
+                        continue
+                    print(f"[scale] {task} {n} ({variant}), round {round_ + 1}", file=sys.stderr, flush=True)
+                    runs.setdefault(task, []).append(run_task(task, path, n, args.threads, env, work, variant))
+                    loads.append(os.getloadavg()[0])
+            fl = combined_floor(floors)
             rows.append({"variant": variant, "task": "floor", "n_cells": n, "wall_s": fl["floor_s"],
                          "peak_rss_mb": float("nan"), "sampled": fl["sampled"],
-                         "phases": {**fl["by_piece_rows"], "registers": fl["registers_s"]}})
-            for task in tasks:
-                if n > limit.get(task, n):
-                    continue
-                print(f"[scale] {task} {n} ({variant})", file=sys.stderr, flush=True)
-                m = run_task(task, path, n, args.threads, env, work, variant)
-                loads.append(os.getloadavg()[0])
+                         "phases": {**fl["by_piece_rows"], "registers": fl["registers_s"]},
+                         "spread": {"floor_s": [min(fl["runs"]), max(fl["runs"])]} if args.repeats > 1 else {}})
+            for task, task_runs in runs.items():
+                m = combined_task(task, task_runs, floors)
                 rows.append({"variant": variant, "task": task, "n_cells": n, "wall_s": m["wall_s"],
                              "peak_rss_mb": m["peak_rss_mb"], "floor_s": fl["floor_s"], "phases": m["phases"],
-                             "ratios": ratios(task, m, fl["floor_s"], fl["registers_s"]),
-                             "values": rb.headline(m["metrics"])})
+                             "ratios": m["ratios"], "spread": m["spread"], "values": rb.headline(m["metrics"])})
                 print(f"[scale] {rows[-1]}", file=sys.stderr, flush=True)
                 if n in ref_sizes:  # both tools in each BLAS variant (pinned and unpinned where pinned)
                     refs += beside_reference(task, path, n, m, args, env, work, variant)

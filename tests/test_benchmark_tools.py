@@ -92,7 +92,7 @@ def test_merge_keeps_this_runs_rows_and_adds_the_earlier_ones(bench_modules, tmp
     """--merge: an earlier run's TSV rows join the tables unless this run measured the same task and size."""
     _, _, scale_curve = bench_modules
     earlier = tmp_path / "scale_20260101T0000.tsv"
-    head = "\t".join(scale_curve.TSV_COLUMNS[:-2])  # an older TSV: no sampled or run column
+    head = "\t".join(scale_curve.TSV_COLUMNS[:-3])  # an older TSV: no sampled, run or spread column
     lines = [
         head,
         "host\tfloor\t1000000\t511.0\tnan\t\t\t{\"64\": 511.0}\t",
@@ -108,6 +108,26 @@ def test_merge_keeps_this_runs_rows_and_adds_the_earlier_ones(bench_modules, tmp
     assert by[("clustering", 1000000)]["phases"] == {"leiden": 93.0}
     assert by[("floor", 1000000)]["sampled"] is True  # above gemm_floor's full-cells default
     assert len(rows) == 3
+
+
+def test_repeated_rounds_give_medians_and_each_rounds_ratio_range(bench_modules):
+    """--repeats: a task's row is the median of its rounds (wall, each phase), its ratio that of the
+    medians, with the range of each round's ratio to its own round's floor; rounds that disagree on
+    the values stop the run."""
+    _, _, scale_curve = bench_modules
+    floors = [{"floor_s": f, "registers_s": f * 0.8, "by_piece_rows": {"512": f}, "sampled": False} for f in (4.0, 5.0, 4.5)]
+    metrics = [{"metric_type": "entropy_per_cell", "value": 0.5, "params": {}}]
+    runs = [{"wall_s": w, "peak_rss_mb": rss, "phases": {"neighbour_search": s}, "metrics": metrics}
+            for w, rss, s in ((9.0, 100.0, 5.0), (8.0, 120.0, 6.0), (10.0, 110.0, 5.4))]
+    m = scale_curve.combined_task("integration", runs, floors)
+    assert m["wall_s"] == 9.0 and m["peak_rss_mb"] == 120.0 and m["phases"] == {"neighbour_search": 5.4}
+    assert m["ratios"]["search/floor"] == 5.4 / 4.5
+    assert m["spread"]["search/floor"] == [1.2, 1.25]  # 6.0 / 5.0 and 5.0 / 4.0
+    assert scale_curve.combined_floor(floors)["floor_s"] == 4.5
+    assert scale_curve.median_of([1.0, 4.0, 2.0, 3.0]) == 2.5
+    runs[1] = {**runs[1], "metrics": [{**metrics[0], "value": 0.6}]}
+    with pytest.raises(SystemExit, match="different values"):
+        scale_curve.combined_task("integration", runs, floors)
 
 
 def test_label_units_runs_one_fold_per_classifier(tmp_path):

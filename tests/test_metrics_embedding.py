@@ -160,6 +160,18 @@ def test_entropy_equals_brute_force_on_real_data(pbmc):
     np.testing.assert_allclose(entropy_per_cell_values(X, batch), h, rtol=0, atol=1e-12)
 
 
+def test_entropy_counts_few_and_many_batches_to_the_same_bits(monkeypatch):
+    """A comparison pass per batch (few batches) and one bincount (many) count the same shares."""
+    import importlib
+
+    module = importlib.import_module("cellbench.metrics.entropy_per_cell")  # the module, not the function
+    codes = np.random.default_rng(1).integers(0, 7, size=(300, 200)).astype(np.uint8)
+    few = module.neighborhood_entropy(codes, 7)
+    monkeypatch.setattr(module, "FEW_BATCHES", 0)
+    np.testing.assert_array_equal(module.neighborhood_entropy(codes, 7), few)
+    assert np.isfinite(few).all() and (few > 0).all()
+
+
 # ---------------------------------------------------------------- sequential alignment
 
 

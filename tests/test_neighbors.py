@@ -253,17 +253,18 @@ def small_tiles(monkeypatch, request):
     """Lists of ~50 cells, tiles of 16 rows x 32 columns: every code path of the tiles runs on pbmc,
     tested by numpy or by the compiled passes (`tile_scan`, with outputs that must grow, and the
     first half of each block's decision, `block_decision`)."""
-    from cellbench.neighbors import block_decision, symmetric, tile_scan
+    from cellbench.neighbors import block_decision, row_bounds, symmetric, tile_scan
 
     monkeypatch.setattr(symmetric, "SCAN_MIN_CELLS", 0 if request.param == "compiled" else 10**9)
     monkeypatch.setattr(tile_scan, "START_CAPACITY", 4)
     monkeypatch.setattr(block_decision, "CACHED_MIN_CELLS_X_K", 0)
     monkeypatch.setattr(block_decision, "UNCACHED_MIN_CELLS_X_K", 0)
 
-    monkeypatch.setattr(symmetric, "LIST_CELLS", 50)
-    monkeypatch.setattr(symmetric, "BOUND_COLUMNS", 64)
-    monkeypatch.setattr(symmetric, "BOUND_PER_K", 2)
+    monkeypatch.setattr(row_bounds, "LIST_CELLS", 50)
+    monkeypatch.setattr(row_bounds, "BOUND_COLUMNS", 64)
+    monkeypatch.setattr(row_bounds, "BOUND_PER_K", 2)
     monkeypatch.setattr(symmetric, "TILE_BLOCKS", 2)
+    monkeypatch.setattr(symmetric, "SCAN_TILE_BLOCKS", 2)
     return symmetric
 
 
@@ -442,6 +443,29 @@ def test_tile_scan_packs_panels_with_zero_padding():
     cols = tile_scan.pack_columns(right_t).reshape(2, 3, 16)
     np.testing.assert_array_equal(cols[0], right_t[:, :16])
     np.testing.assert_array_equal(cols[1], np.hstack([right_t[:, 16:], np.zeros((3, 12), np.float32)]))
+
+
+def test_tile_scan_packs_the_transpose_of_row_major_operands_the_same():
+    """The searches pack right.T (a view of a row-major array): the same panels as a contiguous copy."""
+    from cellbench.neighbors import tile_scan
+
+    right = np.random.default_rng(0).normal(size=(37, 5)).astype(np.float32)
+    np.testing.assert_array_equal(tile_scan.pack_columns(right.T), tile_scan.pack_columns(np.ascontiguousarray(right.T)))
+
+
+@pytest.mark.parametrize("m,w", [(1, 1), (7, 33), (13, 48)])
+def test_all_products_are_numpys_products(m, w):
+    """The bound search's products by the register tiles: numpy's products on inputs whose products are
+    exact (small integers), padding rows and columns 0."""
+    from cellbench.neighbors import tile_scan
+
+    rng = np.random.default_rng(m)
+    left = rng.integers(-8, 9, size=(m, 5)).astype(np.float32)
+    right = rng.integers(-8, 9, size=(w, 5)).astype(np.float32)
+    out = tile_scan.all_products(left, tile_scan.pack_columns(right.T), 5)
+    assert out.shape == (-(-m // 6) * 6, -(-w // 16) * 16)
+    np.testing.assert_array_equal(out[:m, :w], left @ right.T)
+    assert not out[m:].any() and not out[:, w:].any()
 
 
 def test_tile_scan_needs_owner_blocks_of_whole_panels():

@@ -12,11 +12,13 @@ Where to look (each module imports only the ones above it in this list):
 - `exact`: the exact search by streamed row blocks (`ExactKnn`): float32 GEMM candidates within a
   proven rounding margin, the deciding distances recomputed as sum((x - y)^2) in float64, ranked by
   (distance, index). `knn_subset`: the same for a subset of query cells (sampled metrics).
+- The compiled loops, compiled by `_jit` and kept in numba's disk cache where it can: `tile_scan`
+  (the products made in registers and tested against the bounds there) and `block_decision` (each
+  row's k-th smallest, and the first half of a block's decision).
+- `row_bounds`: each row's bound on its k-th distance from a search among nearby cells (k-means
+  lists), which the symmetric search's tiles test against.
 - `symmetric`: the exact all-cells search from symmetric tiles (each product computed once, for
-  both its cells); `exact` takes over where its held candidates would not fit. Its compiled loops:
-  `tile_scan` (the products made and tested against the bounds in registers, also `query`'s) and
-  `block_decision` (each row's k-th smallest bound, and the first half of a block's decision),
-  compiled by `_jit` and kept in numba's disk cache where it can.
+  both its cells); `exact` takes over where its held candidates would not fit.
 - `query`: the exact search of query rows against another set of cells (the kNN classifier).
 - `ivf`: a seeded faiss inverted-file search for atlases of millions of cells.
 - `backends`: the one registry of searches (`KNN_SEARCHES`: backends "exact", "ivf"; modes "auto",

@@ -21,7 +21,7 @@ import numpy as np
 
 from cellbench.neighbors.blocks import block_ranges, map_blocks
 from cellbench.neighbors.exact import EPS32, order_candidates, within_kth_upper
-from cellbench.neighbors.symmetric import float32_threshold
+from cellbench.neighbors.row_bounds import float32_threshold
 
 #: Query rows per block; database columns per tile (the scan's width, as `symmetric`'s tiles).
 QUERY_ROWS = 512
@@ -72,7 +72,7 @@ class QueryKnn:
             self.no_columns = np.full(TILE_COLUMNS, -np.inf, np.float32)
             self.right_packed = None  # packed once where tiles start on whole panels, else tile by tile
             if TILE_COLUMNS % PANEL_COLS == 0:
-                self.right_packed = pack_columns(self.right_t)
+                self.right_packed = pack_columns(right.T)  # the row-major operand packs panel by panel, in cache
 
     def _bounds(self, left: np.ndarray, sq_q: np.ndarray) -> np.ndarray:
         """Each row's float32 threshold on S: the k-th smallest upper bound among the sample, rounded up."""

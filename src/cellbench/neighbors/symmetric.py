@@ -10,18 +10,19 @@ products are made 6 x 16 at a time in registers and tested for both sides there 
 compiled loop, faster than BLAS's GEMM of the same products, which must write them all out);
 benchmarks/scale_curve.py compares the search with that bare GEMM (the floor).
 Tried and left out: cells sorted by k-means list leave no tile free of candidates on the
-benchmark's Gaussian mixture, so no tile can be skipped. Cells taken in the order of their bounds
-need one threshold test per tile instead of two; that was 10 % faster for k = 15, no faster for
-k = 200, and took 60 % more memory, because the answer must be held to put it back in order.
+benchmark's Gaussian mixture, so no tile can be skipped; in the register tiles, sorted cells took
+1.52 ns a product at k = 200 against 1.69 in one measurement, no more than this host's noise, and
+ties, broken by index, would need the original indices carried into the decision. Cells taken in the order
+of their bounds need one threshold test per tile instead of two; that was 10 % faster for k = 15, no
+faster for k = 200, and took 60 % more memory, because the answer must be held to put it back in
+order.
 
 How it stays exact (the same float32-candidates / float64-decision scheme as `ExactKnn`):
 - On centred float32 data with lo = (1 - g) |x|^2, one GEMM of [x, 1, lo_x] . [-2 y, lo_y, 1] gives
   S = -2 x.y + lo_x + lo_y, and |x - y|^2 lies in [S, S + 2 g (|x|^2 + |y|^2)]: g = (4 d + 64) eps32
   is at least twice the rounding of inputs, the (d + 2)-term dot product and the additions.
-- Bound (`_row_bounds`): cells are split into lists by a small seeded k-means; each list's cells are
-  compared with the cells of the lists nearest to it (at least max(2048, 20 k) of them; 40 k above
-  200k cells). The k-th smallest upper bound there is >= the true k-th distance: every true
-  neighbour lies below it.
+- Bound (`row_bounds`): each row's k-th smallest upper bound among the cells of nearby k-means
+  lists, >= its true k-th distance: every true neighbour lies below it.
 - Tiles (`_tile`, or `_tile_scanned` with the compiled loop; in each row its columns ascend):
   rows of block I against the columns of blocks J >= I. Entries with S at most
   row i's bound are candidates of row i; entries at most column j's bound, candidates of row j.
@@ -43,25 +44,15 @@ from collections import deque
 import numpy as np
 
 from cellbench.neighbors.exact import EPS32, order_candidates, padded, within_kth_upper
+from cellbench.neighbors.row_bounds import kmeans_lists, row_bounds
 
-#: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB.
+#: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB, or with the
+#: compiled loop, which writes no products, SCAN_TILE_BLOCKS blocks wide: each tile's fixed costs (its
+#: rows packed, its outputs copied, the call) are then spread over 4x the products; measured at 100k
+#: x 64, k = 200: the tiles' thread time 8.2-8.9 s with 8 blocks, 7.9-8.3 s with 32.
 BLOCK_ROWS = 512
 TILE_BLOCKS = 8
-#: Cells per k-means list of the bound search, and the k-means' seed (fixed: only speed depends on it).
-LIST_CELLS = 1024
-LIST_SEED = 42
-#: Each list's rows are bounded against at least max(BOUND_COLUMNS, per_k x k) nearby cells, per_k =
-#: BOUND_PER_K up to LOOSE_BOUND_MAX_CELLS cells and TIGHT_BOUND_PER_K above: tighter bounds cost more
-#: here and save in the tiles and the decision. Measured at k = 200 on the benchmark's data (row-side
-#: candidates a row, all columns): 100k: 595 with 20 x k against 418 with 40 x k, and 20 x k 0.93x the
-#: search in paired runs since the bit-mask scan made candidates cheap; 300k: 916 against 578, about
-#: even; 1M: 2,297 against 1,341, so that 20 x k would hold about 5.7 GB of pairs at once, over
-#: CANDIDATE_BYTES (the search would fall back to row streaming), and cost more in the decision than
-#: it saves in the bounds. The bound's nearby cells are a smaller share of all cells as n grows.
-BOUND_COLUMNS = 2048
-BOUND_PER_K = 20
-TIGHT_BOUND_PER_K = 40
-LOOSE_BOUND_MAX_CELLS = 200_000
+SCAN_TILE_BLOCKS = 32
 #: From this many cells on, tiles are tested by the compiled single pass (`tile_scan`; numba's
 #: compile time, about 0.5 s once per process, is then small against the search).
 SCAN_MIN_CELLS = 20_000
@@ -69,12 +60,8 @@ SCAN_MIN_CELLS = 20_000
 #: int16, column int32, product float32).
 CANDIDATE_BYTES = 4 * 1024**3
 PAIR_BYTES = 10
-
-
-def float32_threshold(bound: np.ndarray) -> np.ndarray:
-    """A float64 bound on squared distances as the float32 threshold on S: rounded up, and at least 0 so
-    that a cell itself (S <= 0) is always a candidate, even for k = 1 with the cell itself included."""
-    return np.nextafter(np.maximum(bound, 0.0).astype(np.float32), np.float32(np.inf))
+#: Rows of the operands made at a time (`_operands`).
+OPERAND_ROWS = 4096
 
 
 def held_pairs(rows: np.ndarray, cols: np.ndarray, products: np.ndarray) -> tuple:
@@ -111,10 +98,25 @@ def precompile() -> None:
             pass
 
 
-def _partition_kth(values: np.ndarray, k: int) -> np.ndarray:
-    """The k-th smallest of each row by numpy (`block_decision.kth_per_row` gives the same, faster)."""
-    values.partition(k - 1, axis=1)
-    return values[:, k - 1]
+def _operands(X: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The GEMM's operands [c, 1, lo] and [-2 c, lo, 1] (c = X centred, rounded to float32; lo =
+    (1 - gamma) |c|^2 in float32) and |c|^2 in float64, written in row chunks of OPERAND_ROWS.
+    Why chunks: whole-matrix temporaries (the float64 centred copy, the float64 casts) each take
+    fresh pages from the system, 0.2 s of the 0.3 s these took at 100k x 64; chunks stay in cache."""
+    n, d = X.shape
+    mean = X.mean(axis=0)
+    left = np.empty((n, d + 2), np.float32)
+    right = np.empty((n, d + 2), np.float32)
+    sq = np.empty(n)
+    for s in range(0, n, OPERAND_ROWS):
+        e = min(n, s + OPERAND_ROWS)
+        c32 = (X[s:e] - mean).astype(np.float32)
+        c64 = c32.astype(np.float64)
+        sq[s:e] = np.einsum("ij,ij->i", c64, c64)
+        lo = ((1 - gamma) * sq[s:e]).astype(np.float32)
+        left[s:e, :d], left[s:e, d], left[s:e, d + 1] = c32, 1.0, lo
+        right[s:e, :d], right[s:e, d], right[s:e, d + 1] = -2.0 * c32, lo, 1.0  # -2 x is exact in float32
+    return left, right, sq
 
 
 class SymmetricExactKnn:
@@ -134,93 +136,35 @@ class SymmetricExactKnn:
         self.include_self = include_self
         self.return_distance = return_distance
         self.n, self.d = X.shape
-        if block_rows * TILE_BLOCKS >= 2**15:  # rows and tile columns are sorted as int16 (radix)
-            raise ValueError(f"block_rows {block_rows} x TILE_BLOCKS {TILE_BLOCKS} must stay below 32768")
         self.rows = block_rows
-        c32 = (X - X.mean(axis=0)).astype(np.float32)
-        self.c32 = c32
-        self.sq = np.einsum("ij,ij->i", c32.astype(np.float64), c32.astype(np.float64))
         self.gamma = (4 * self.d + 64) * EPS32
-        lo = ((1 - self.gamma) * self.sq).astype(np.float32)[:, None]
-        one = np.ones((self.n, 1), np.float32)
-        self.left = np.hstack([c32, one, lo])
-        self.right = np.hstack([-2.0 * c32, lo, one])  # -2 x is exact in float32
+        self.left, self.right, self.sq = _operands(X, self.gamma)
+        self.c32 = self.left[:, : self.d]
         self.cap = CANDIDATE_BYTES // PAIR_BYTES
         self.held = 0
         if scan is None:
             scan = self.n >= SCAN_MIN_CELLS
+        self.tile_blocks = SCAN_TILE_BLOCKS if scan else TILE_BLOCKS
+        if block_rows * self.tile_blocks >= 2**15:  # rows and tile columns are sorted as int16 (radix)
+            raise ValueError(f"block_rows {block_rows} x {self.tile_blocks} tile blocks must stay below 32768")
         self.scanner = None
         self.decide = None  # the compiled first half of `_finish` (`block_decision`), where it pays
         if scan:
             from cellbench.neighbors import block_decision
-            from cellbench.neighbors.tile_scan import TileScanner, pack_columns
+            from cellbench.neighbors.tile_scan import TileScanner
 
-            self.scanner = TileScanner(block_rows * TILE_BLOCKS, owner_rows=block_rows)
+            self.scanner = TileScanner(block_rows * self.tile_blocks, owner_rows=block_rows)
             if block_decision.worth_it(self.n, k):
                 self.decide = block_decision.survivors
-            self.right_packed = pack_columns(self.right.T)  # once: each tile takes its columns' panels
+        self.right_packed = None  # with the compiled loop: every column packed once (`blocks`), each tile takes its panels
 
     # ---------------------------------------------------------------------------------------------
-    # 1. each row's bound on its k-th squared distance
+    # 1. each row's bound on its k-th squared distance: `row_bounds`
     # ---------------------------------------------------------------------------------------------
 
     def _lists(self) -> list[np.ndarray]:
-        """Cells grouped by nearest centroid of a seeded 5-step k-means on a sample (speed only)."""
-        n_lists = max(1, self.n // LIST_CELLS)
-        rng = np.random.default_rng(LIST_SEED)
-        sample = self.c32[np.sort(rng.choice(self.n, min(self.n, 64 * n_lists), replace=False))]
-        centroids = sample[np.sort(rng.choice(len(sample), n_lists, replace=False))].copy()
-
-        def nearest(points):
-            norms = np.einsum("ij,ij->i", centroids, centroids)
-            return np.argmin(points @ (-2.0 * centroids.T) + norms, axis=1)
-
-        for _ in range(5):
-            assigned = nearest(sample)
-            for c in np.unique(assigned):
-                centroids[c] = sample[assigned == c].mean(axis=0)
-        assigned = nearest(self.c32)
-        self.centroids = centroids
-        return [np.flatnonzero(assigned == c) for c in range(n_lists)]
-
-    def _row_bounds(self, map_fn) -> np.ndarray:
-        """Upper bound of each row's k-th smallest squared distance, as the float32 threshold on S."""
-        lists = self._lists()
-        sizes = np.array([len(m) for m in lists])
-        # squared centroid distances by one product (the broadcast difference would hold lists^2 x d:
-        # 240 MB at 1M cells); they only order the lists, so rounding changes speed, never the answer
-        norms = np.einsum("ij,ij->i", self.centroids, self.centroids)
-        between = norms[:, None] + norms[None, :] - 2.0 * (self.centroids @ self.centroids.T)
-        per_k = BOUND_PER_K if self.n <= LOOSE_BOUND_MAX_CELLS else TIGHT_BOUND_PER_K
-        want = min(self.n, max(BOUND_COLUMNS, per_k * self.k))
-        shift = (2 * self.gamma * self.sq).astype(np.float32)
-        bound = np.empty(self.n)
-        kth_per_row = _partition_kth
-        if self.scanner is not None:  # the compiled loops are in use: the compiled selection too
-            from cellbench.neighbors.block_decision import kth_per_row
-        own_value = -np.inf if self.include_self else np.inf
-
-        def one(c, _):
-            rows = lists[c]
-            if rows.size == 0:
-                return
-            order = np.argsort(between[c], kind="stable")
-            order = np.concatenate([[c], order[order != c]])  # its own list first, whatever the ties
-            take = order[: int(np.searchsorted(np.cumsum(sizes[order]), want)) + 1]
-            cols = np.sort(np.concatenate([lists[o] for o in take]))
-            right, col_shift = self.right[cols], shift[cols]
-            pos = np.searchsorted(cols, rows)  # each list's rows are among its columns
-            for s in range(0, rows.size, 256):  # row chunks: the products stay in cache
-                chunk = rows[s : s + 256]
-                ub = self.left[chunk] @ right.T
-                ub += col_shift  # upper bound minus 2 g |x_i|^2
-                ub[np.arange(chunk.size), pos[s : s + 256]] = own_value
-                kth = kth_per_row(ub, self.k)
-                bound[chunk] = kth.astype(np.float64) + 2 * self.gamma * self.sq[chunk]
-
-        for _ in map_fn(one, [(c, c) for c in range(len(lists))]):
-            pass
-        return float32_threshold(bound)  # S <= d2 <= bound
+        """The bound search's k-means lists (tests look at them)."""
+        return kmeans_lists(self.c32)[0]
 
     # ---------------------------------------------------------------------------------------------
     # 2. tiles: candidates of both sides
@@ -344,9 +288,9 @@ class SymmetricExactKnn:
         n_blocks = -(-self.n // self.rows)
         tasks = []  # (block, c0, c1, last tile of the block's row?)
         for b in range(n_blocks):
-            starts = list(range(b * self.rows, self.n, self.rows * TILE_BLOCKS))
+            starts = list(range(b * self.rows, self.n, self.rows * self.tile_blocks))
             for s in starts:
-                tasks.append((b, s, min(self.n, s + self.rows * TILE_BLOCKS), s == starts[-1]))
+                tasks.append((b, s, min(self.n, s + self.rows * self.tile_blocks), s == starts[-1]))
         held: dict[int, list] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         with threadpool_limits(limits=1, user_api="blas"), pool:
@@ -355,7 +299,14 @@ class SymmetricExactKnn:
                 futures = [pool.submit(fn, *item) for item in items]
                 return (f.result() for f in futures)
 
-            self.threshold = self._row_bounds(run_all)
+            if self.scanner is not None:  # packed on a worker while the bound search's k-means runs here
+                from cellbench.neighbors.tile_scan import pack_columns
+
+                packing = pool.submit(pack_columns, self.right.T)
+            self.threshold = row_bounds(self.left, self.right, self.sq, self.gamma, self.k, self.include_self,
+                                        self.scanner is not None, run_all)
+            if self.scanner is not None:
+                self.right_packed = packing.result()
             pending: deque = deque()
             next_task = 0
             try:

@@ -19,6 +19,10 @@ candidates come out column panel by column panel, not row-major: within a row it
 and within a column its rows ascend, which is all the searches rely on (they group pairs by row
 with a stable sort).
 
+`all_products` writes every product of the same register tiles into a matrix: the symmetric
+search's bounds need all the products of each row with a few thousand nearby cells, and make them
+there about 1.15-1.4x faster than with BLAS's GEMM (single-threaded, 256 x 4,600 x 66).
+
 Exactness: the products are sums of the same terms as BLAS's, rounded in another order (sequential
 fused multiply-adds, or multiply-then-add where the CPU has no FMA: `llvm.fmuladd`). The searches'
 proven margin covers any order of rounding, so their answers are the same bits either way
@@ -63,22 +67,25 @@ _I32 = ir.IntType(32)
 
 
 @intrinsic
-def products_6x16(typingctx, rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, masks):
+def products_6x16(typingctx, rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, out_at,
+                  out_stride, masks):
     """The 6 x 16 products of row panel rows[rows_at:] and column panel cols[cols_at:] (inner terms
-    each), into out[0:96] row-major, and their tests as bit masks: masks[0] bit 16 r + t where product
+    each), into out row-major from out_at, rows out_stride apart, and their tests as bit masks: masks[0] bit 16 r + t where product
     (r, t) <= row_bound[row_at + r], rows 0-3; masks[1] the same for rows 4-5 (bit 16 (r - 4) + t);
     masks[2] and masks[3] likewise where it is <= col_bound[col_at + t]. Returns the OR of the four.
 
     All arrays contiguous (float32, masks int64) and long enough from the given positions
     (unchecked). The comparison is IEEE `ole`, numpy's `<=` (false for NaN)."""
-    sig = types.int64(rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, masks)
+    sig = types.int64(rows, rows_at, cols, cols_at, inner, row_bound, row_at, col_bound, col_at, out, out_at, out_stride,
+                      masks)
 
     def codegen(context, builder, signature, args):
         def data(i):
             return context.make_array(signature.args[i])(context, builder, args[i]).data
 
-        a, b, rb, cb, out_p, masks_p = data(0), data(2), data(5), data(7), data(9), data(10)
+        a, b, rb, cb, out_p, masks_p = data(0), data(2), data(5), data(7), data(9), data(12)
         rows_at_, cols_at_, inner_, row_at_, col_at_ = args[1], args[3], args[4], args[6], args[8]
+        out_at_, out_stride_ = args[10], args[11]
 
         def const(v):
             return ir.Constant(_I64, v)
@@ -107,7 +114,8 @@ def products_6x16(typingctx, rows, rows_at, cols, cols_at, inner, row_bound, row
             bound = splat(builder.load(builder.gep(rb, [builder.add(row_at_, const(r))])))
             for h in range(2):
                 s = builder.load(acc[2 * r + h])
-                builder.store(s, builder.bitcast(builder.gep(out_p, [const(r * PANEL_COLS + 8 * h)]), _F32x8.as_pointer()), align=4)
+                at = builder.add(out_at_, builder.add(builder.mul(const(r), out_stride_), const(8 * h)))
+                builder.store(s, builder.bitcast(builder.gep(out_p, [at]), _F32x8.as_pointer()), align=4)
                 shift = const(PANEL_COLS * (r % 4) + 8 * h)
                 for side, limit in ((0, bound), (2, col_bounds[h])):
                     bits = builder.zext(builder.bitcast(builder.fcmp_ordered("<=", s, limit), ir.IntType(8)), _I64)
@@ -145,12 +153,14 @@ def bit_count(typingctx, mask):
 
 def _panels(t: np.ndarray, width: int) -> np.ndarray:
     """(inner, n) float32 as panels of `width` of its n columns, each k-major (the width values of one
-    inner index together), zero-padded to whole panels: a flat array."""
+    inner index together), zero-padded to whole panels: a flat array. Copied panel by panel from
+    t.T's rows (contiguous where t is the transpose of a row-major array, as the searches pass it):
+    each panel is a small transpose that stays in cache."""
     inner, n = t.shape
     panels = -(-n // width)
-    padded = np.zeros((inner, panels * width), np.float32)
-    padded[:, :n] = t
-    return np.ascontiguousarray(padded.reshape(inner, panels, width).transpose(1, 0, 2)).ravel()
+    padded = np.zeros((panels * width, inner), np.float32)
+    padded[:n] = t.T
+    return np.ascontiguousarray(padded.reshape(panels, width, inner).transpose(0, 2, 1)).ravel()
 
 
 def pack_rows(left: np.ndarray) -> np.ndarray:
@@ -240,7 +250,7 @@ def _candidates(rows, m, cols, w, inner, row_bound, col_bound, row_offset, col_o
             real |= real << 32
             for p in range(chunk, min(row_panels, chunk + CHUNK_PANELS)):
                 if not products_6x16(rows, p * PANEL_ROWS * inner, cols, q * PANEL_COLS * inner, inner,
-                                     row_bound, p * PANEL_ROWS, col_bound, j0, out, masks):
+                                     row_bound, p * PANEL_ROWS, col_bound, j0, out, 0, PANEL_COLS, masks):
                     continue
                 i0 = p * PANEL_ROWS
                 for half in range(2):
@@ -257,6 +267,34 @@ def _candidates(rows, m, cols, w, inner, row_bound, col_bound, row_offset, col_o
                         col_n[o] = emit(bits, r0, j0, out, o, -o * owner_rows, row_offset + i0, 0, 1, col_n[o], cap_col,
                                         col_r, col_c, col_v)
     return n_row
+
+
+def _all_products(rows, cols, inner, out, no_bound, masks):  # pragma: no cover (compiled)
+    """Every product of packed rows and columns, into out (row panels x 6 rows, column panels x 16
+    columns, row-major), made by the same register tiles (bounds -inf: no mask bit is set)."""
+    row_panels, width = out.shape[0] // PANEL_ROWS, out.shape[1]
+    flat = out.reshape(out.size)
+    for p in range(row_panels):
+        for q in range(width // PANEL_COLS):
+            products_6x16(rows, p * PANEL_ROWS * inner, cols, q * PANEL_COLS * inner, inner, no_bound, 0, no_bound,
+                          0, flat, p * PANEL_ROWS * width + q * PANEL_COLS, width, masks)
+
+
+@functools.cache
+def compiled_all_products():
+    """`_all_products` compiled, built once per process."""
+    return jit(_all_products)[0]
+
+
+def all_products(left: np.ndarray, packed_columns: np.ndarray, inner: int) -> np.ndarray:
+    """left @ right_t, where packed_columns = pack_columns(right_t): (m, w) float32 with m and w rounded up
+    to whole panels (the padding's products are 0). Why: the bound searches' products, about 1.4x
+    faster than BLAS's GEMM of the same (it writes its output anyway, and the inner dimension is short)."""
+    rows = pack_rows(np.asarray(left, np.float32))
+    out = np.empty((rows.size // inner, packed_columns.size // inner), np.float32)
+    compiled_all_products()(rows, packed_columns, inner, out, np.full(PANEL_COLS, -np.inf, np.float32),
+                            np.empty(4, np.int64))
+    return out
 
 
 @functools.cache
