@@ -300,9 +300,10 @@ def write_results(rows, fits, host: dict, refs: list[dict], args, started: str, 
          "the floor of the products as the searches make them. "
          "Ratios are whole-process times (imports and reading included) or one phase's time over the floor, "
          "measured in the same run: the figures to compare between hosts."
-         + (f" Each size ran {args.repeats} rounds (floor, then every task), interleaved: times and phases are "
-            "the medians of the rounds, a ratio is of those medians, and (a-b) after it is the range of each "
-            "round's ratio to its own floor." if args.repeats > 1 else "")),
+         + (" Rows with (a-b) after a ratio ran in rounds (--repeats: floor, then every task, interleaved): "
+            "their times and phases are the medians of the rounds, the ratio is of those medians, and (a-b) is "
+            "the range of each round's ratio to its own round's floor." if any(r.get("spread") for r in rows)
+            else "")),
         "",
         "| cells | floor | embedding | integration | clustering | label prediction |",
         "|---:|---:|---:|---:|---:|---:|",
