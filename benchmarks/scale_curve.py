@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_benchmark as rb
@@ -167,21 +168,16 @@ def ratios(task: str, m: dict, floor_s: float, register_s: float | None = None) 
     return out
 
 
-def median_of(values: list[float]) -> float:
-    return float(sorted(values)[len(values) // 2]) if len(values) % 2 else float(sum(sorted(values)[len(values) // 2 - 1:
-                                                                                                  len(values) // 2 + 1]) / 2)
-
-
 def median_phases(runs: list[dict]) -> dict:
     """Each phase's median over the runs (a phase missing from a run counts as 0 there)."""
     keys = list(dict.fromkeys(k for r in runs for k in r))
-    return {k: median_of([r.get(k, 0.0) for r in runs]) for k in keys}
+    return {k: median([r.get(k, 0.0) for r in runs]) for k in keys}
 
 
 def combined_floor(floors: list[dict]) -> dict:
     """The floor rounds as one: the medians of floor_s, registers_s and each piece size's time."""
-    return {"floor_s": median_of([f["floor_s"] for f in floors]),
-            "registers_s": median_of([f["registers_s"] for f in floors]),
+    return {"floor_s": median([f["floor_s"] for f in floors]),
+            "registers_s": median([f["registers_s"] for f in floors]),
             "by_piece_rows": median_phases([f["by_piece_rows"] for f in floors]),
             "sampled": floors[0]["sampled"], "runs": [f["floor_s"] for f in floors]}
 
@@ -193,7 +189,7 @@ def combined_task(task: str, runs: list[dict], floors: list[dict]) -> dict:
     if any(v != values[0] for v in values):
         raise SystemExit(f"{task}: the repeated runs gave different values: {values}")
     fl = combined_floor(floors)
-    m = {"wall_s": median_of([r["wall_s"] for r in runs]), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    m = {"wall_s": median([r["wall_s"] for r in runs]), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
          "phases": median_phases([r["phases"] for r in runs]), "metrics": runs[0]["metrics"]}
     each = [ratios(task, r, f["floor_s"], f["registers_s"]) for r, f in zip(runs, floors)]
     m["ratios"] = ratios(task, m, fl["floor_s"], fl["registers_s"])

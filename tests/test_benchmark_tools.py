@@ -124,7 +124,7 @@ def test_repeated_rounds_give_medians_and_each_rounds_ratio_range(bench_modules)
     assert m["ratios"]["search/floor"] == 5.4 / 4.5
     assert m["spread"]["search/floor"] == [1.2, 1.25]  # 6.0 / 5.0 and 5.0 / 4.0
     assert scale_curve.combined_floor(floors)["floor_s"] == 4.5
-    assert scale_curve.median_of([1.0, 4.0, 2.0, 3.0]) == 2.5
+    assert scale_curve.median([1.0, 4.0, 2.0, 3.0]) == 2.5
     runs[1] = {**runs[1], "metrics": [{**metrics[0], "value": 0.6}]}
     with pytest.raises(SystemExit, match="different values"):
         scale_curve.combined_task("integration", runs, floors)

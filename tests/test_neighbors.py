@@ -22,6 +22,7 @@ from cellbench.neighbors import (
     squared_distance_blocks,
     umap_connectivities,
 )
+from cellbench.neighbors.row_bounds import kmeans_lists
 
 DATA = Path(__file__).parent / "data"
 PBMC = DATA / "pbmc68k_reduced.h5ad"
@@ -273,7 +274,7 @@ def small_tiles(monkeypatch, request):
 def test_symmetric_tiles_equal_brute_force(small_tiles, X, k, include_self):
     ref_idx, ref_dist = brute_force(X, k, include_self)
     impl = small_tiles.SymmetricExactKnn(np.asarray(X, np.float64), k, include_self, True, block_rows=16)
-    assert len(impl._lists()) > 5
+    assert len(kmeans_lists(impl.left[:, : impl.d])[0]) > 5
     assert (impl.scanner is not None) == (small_tiles.SCAN_MIN_CELLS == 0)
     for workers in (1, 2):
         blocks = list(knn_blocks(X, k, include_self=include_self, block_bytes=1, workers=workers))

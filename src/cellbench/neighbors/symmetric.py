@@ -44,7 +44,7 @@ from collections import deque
 import numpy as np
 
 from cellbench.neighbors.exact import EPS32, order_candidates, padded, within_kth_upper
-from cellbench.neighbors.row_bounds import kmeans_lists, row_bounds
+from cellbench.neighbors.row_bounds import row_bounds
 
 #: Rows per block; tiles are (rows x up to TILE_BLOCKS blocks) of float32 products, ~8 MB, or with the
 #: compiled loop, which writes no products, SCAN_TILE_BLOCKS blocks wide: each tile's fixed costs (its
@@ -139,7 +139,6 @@ class SymmetricExactKnn:
         self.rows = block_rows
         self.gamma = (4 * self.d + 64) * EPS32
         self.left, self.right, self.sq = _operands(X, self.gamma)
-        self.c32 = self.left[:, : self.d]
         self.cap = CANDIDATE_BYTES // PAIR_BYTES
         self.held = 0
         if scan is None:
@@ -159,12 +158,8 @@ class SymmetricExactKnn:
         self.right_packed = None  # with the compiled loop: every column packed once (`blocks`), each tile takes its panels
 
     # ---------------------------------------------------------------------------------------------
-    # 1. each row's bound on its k-th squared distance: `row_bounds`
+    # 1. each row's bound on its k-th squared distance: `row_bounds.row_bounds`, called by `blocks`
     # ---------------------------------------------------------------------------------------------
-
-    def _lists(self) -> list[np.ndarray]:
-        """The bound search's k-means lists (tests look at them)."""
-        return kmeans_lists(self.c32)[0]
 
     # ---------------------------------------------------------------------------------------------
     # 2. tiles: candidates of both sides
